@@ -1,0 +1,42 @@
+"""The negotiation graph: ``builder`` (uncompiled) and ``graph`` (compiled, no checkpointer).
+
+``langgraph dev`` supplies its own persistence, so ``graph`` is compiled without one; the CLI
+compiles ``builder`` with a ``SqliteSaver``; tests compile it with an in-memory saver.
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from graph.services import Services
+from graph.state import InputState, NegotiationContext, NegotiationState
+from nodes.accept import make_accept
+from nodes.offer import make_offer
+from nodes.pricing import make_pricing, route_after_pricing
+from nodes.respond import respond
+from nodes.retrieval import make_retrieval, route_after_retrieval
+from nodes.router import make_router, route_after_router
+
+
+def make_builder(services: Services | None = None) -> StateGraph:
+    """A fresh graph builder whose nodes use ``services`` (the LLM and stores)."""
+    services = services or Services()
+    b = StateGraph(NegotiationState, context_schema=NegotiationContext, input_schema=InputState)
+    b.add_node("router", make_router(services))
+    b.add_node("retrieval", make_retrieval(services))
+    b.add_node("pricing", make_pricing(services))
+    b.add_node("offer", make_offer(services))
+    b.add_node("respond", respond)
+    b.add_node("accept", make_accept(services))
+    b.add_edge(START, "router")
+    b.add_conditional_edges("router", route_after_router, ["retrieval", "accept", "respond"])
+    b.add_conditional_edges("retrieval", route_after_retrieval, ["pricing", "respond"])
+    b.add_conditional_edges("pricing", route_after_pricing, ["offer", "respond"])
+    b.add_edge("offer", END)
+    b.add_edge("respond", END)
+    b.add_edge("accept", END)
+    return b
+
+
+builder = make_builder()
+graph = builder.compile(name="sgr-negotiator")

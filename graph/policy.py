@@ -1,0 +1,112 @@
+"""Money rules as pure functions: the discount cap, the clamp, the approval test.
+
+The model proposes; these functions decide. Nothing here calls a model or a database.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_FLOOR, Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from graph.settings import Settings
+from stores.models import CustomerFeatures
+
+
+class CapDecision(BaseModel):
+    """How the cap for one customer was reached, step by step (kept for the audit trail)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    share: float
+    churn_band: str
+    ltv_bonus: bool
+    inventory_factor: float
+    margin_percent_cap: float
+    cap_percent: float
+    amount_cap_applied: bool
+    low_churn_ceiling_applied: bool
+    max_amount: float
+
+
+def floor_half(value: float) -> float:
+    """Round down to the nearest 0.5 without binary-float surprises (7.5 stays 7.5)."""
+    doubled = (Decimal(str(value)) * 2).to_integral_value(rounding=ROUND_FLOOR)
+    return float(doubled / 2)
+
+
+def churn_share(churn: float, s: Settings) -> tuple[float, str]:
+    """Base share of margin by churn band: > high, [low, high], < low."""
+    if churn > s.churn_high:
+        return s.share_high_churn, "high"
+    if churn >= s.churn_low:
+        return s.share_mid_churn, "mid"
+    return s.share_low_churn, "low"
+
+
+def inventory_factor(inventory: str, s: Settings) -> float:
+    """Scarce stock earns less discount; stock about to sell out earns none."""
+    return {"Low": s.low_inventory_factor, "Critical": s.critical_inventory_factor}.get(
+        inventory, 1.0
+    )
+
+
+def compute_cap(f: CustomerFeatures, s: Settings) -> CapDecision:
+    """The highest discount percent this customer may get on this cart."""
+    share, band = churn_share(f.churn_probability, s)
+    bonus = f.lifetime_value >= s.ltv_bonus_threshold
+    if bonus:
+        share = min(share + s.ltv_bonus_share, s.max_share)
+    factor = inventory_factor(f.inventory, s)
+    share *= factor
+    percent = floor_half(100 * f.margin * share)
+    margin_cap = percent
+    ceiling = band == "low" and percent > s.low_churn_max_percent
+    if ceiling:
+        percent = s.low_churn_max_percent
+    amount_cap = False
+    if f.cart_value > 0 and f.cart_value * percent / 100 > s.max_discount_amount:
+        percent = floor_half(s.max_discount_amount * 100 / f.cart_value)
+        amount_cap = True
+    return CapDecision(
+        share=round(share, 6),
+        churn_band=band,
+        ltv_bonus=bonus,
+        inventory_factor=factor,
+        margin_percent_cap=margin_cap,
+        cap_percent=max(percent, 0.0),
+        amount_cap_applied=amount_cap,
+        low_churn_ceiling_applied=ceiling,
+        max_amount=round(f.cart_value * max(percent, 0.0) / 100, 2),
+    )
+
+
+def clamp_offer(model_percent: float, standing: float, cap: float) -> float:
+    """``clamp(model_percent, standing, cap)`` on a 0.5 grid.
+
+    Never above the cap, never below an offer already made. Should the cap have fallen below
+    the standing offer since it was made (stock ran low), the standing offer is honoured.
+    """
+    if math.isnan(model_percent):
+        model_percent = standing
+    value = min(max(floor_half(model_percent), standing), cap)
+    return max(value, standing, 0.0)
+
+
+def approval_reasons(percent: float, amount: float, s: Settings) -> list[str]:
+    """Why an offer needs a manager's approval (empty: it does not)."""
+    reasons = []
+    if percent > s.approval_percent:
+        reasons.append(f"{percent:g}% is above the {s.approval_percent:g}% approval threshold")
+    if amount > s.approval_amount:
+        reasons.append(f"{amount:.2f} is above the {s.approval_amount:.2f} approval amount")
+    return reasons
+
+
+def max_unapproved_percent(cart_value: float, cap: float, s: Settings) -> float:
+    """The highest percent that needs no approval on this cart (within the cap)."""
+    percent = min(cap, s.approval_percent)
+    if cart_value > 0:
+        percent = min(percent, floor_half(s.approval_amount * 100 / cart_value))
+    return max(percent, 0.0)

@@ -1,0 +1,95 @@
+"""What the nodes use: settings, the structured LLM, the stores. Injected by the builder."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from graph.settings import Settings, get_settings
+from graph.sgr_client import LLMUnavailableError, StructuredLLM, detect_dialect
+
+if TYPE_CHECKING:
+    from stores.features import FeatureStore
+    from stores.ledger import OfferLedger
+
+log = logging.getLogger(__name__)
+
+
+def first_model(base_url: str, api_key: str = "EMPTY", timeout: float = 5.0) -> str:
+    """The id of the first model served at ``<base_url>/models``."""
+    try:
+        r = httpx.get(
+            f"{base_url.rstrip('/')}/models",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+        r.raise_for_status()
+        return str(r.json()["data"][0]["id"])
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+        raise LLMUnavailableError(f"cannot list models at {base_url}: {e}") from e
+
+
+def build_structured_llm(s: Settings) -> StructuredLLM:
+    """``ChatOpenAI`` against the configured endpoint, with the dialect resolved once."""
+    from langchain_openai import ChatOpenAI
+
+    dialect = (
+        detect_dialect(s.server_root) if s.structured_output == "auto" else s.structured_output
+    )
+    model = s.llm_model or first_model(s.llm_base_url, s.llm_api_key)
+    chat = ChatOpenAI(
+        base_url=s.llm_base_url,
+        api_key=s.llm_api_key,  # type: ignore[arg-type]
+        model=model,
+        temperature=s.llm_temperature,
+        timeout=s.llm_timeout_s,
+        max_retries=s.llm_max_retries,
+        use_responses_api=False,
+        stream_usage=True,
+    )
+    return StructuredLLM(
+        chat,
+        dialect,
+        model_name=model,
+        max_tokens=s.llm_max_tokens,
+        verify=s.verify_constraint,
+    )
+
+
+@dataclass
+class Services:
+    """Lazily built dependencies of the nodes (nothing connects at import time)."""
+
+    settings: Settings = field(default_factory=get_settings)
+    llm_factory: Callable[[Settings], StructuredLLM] = build_structured_llm
+    _llm: StructuredLLM | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def with_llm(cls, llm: StructuredLLM, settings: Settings | None = None) -> Services:
+        """Services around a ready LLM (tests, the demo)."""
+        return cls(settings=settings or get_settings(), _llm=llm)
+
+    @property
+    def llm(self) -> StructuredLLM:
+        with self._lock:
+            if self._llm is None:
+                self._llm = self.llm_factory(self.settings)
+            return self._llm
+
+    @property
+    def features(self) -> FeatureStore:
+        from stores.features import get_feature_store
+
+        return get_feature_store(self.settings)
+
+    @property
+    def ledger(self) -> OfferLedger:
+        from stores.ledger import get_ledger
+
+        return get_ledger(self.settings)

@@ -1,0 +1,202 @@
+"""Run negotiation turns against SQLite checkpoints: one thread per session, one run per turn.
+
+Used by the CLI, the demo and the real-model tests. Inputs are checked before anything is
+written, so a turn that cannot run leaves the session as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from graph.builder import make_builder
+from graph.services import Services
+from graph.state import NegotiationContext
+from graph.validation import InputError, check_message, check_session_id, check_user_id
+from stores.models import UnknownUser
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+NODE_LABELS = {
+    "router": "routing",
+    "retrieval": "retrieving",
+    "pricing": "pricing",
+    "offer": "issuing offer",
+    "respond": "responding",
+    "accept": "accepting",
+}
+
+
+@dataclass
+class TurnResult:
+    """What one turn produced, as the CLI prints it."""
+
+    session: str
+    user_id: str
+    turn: int
+    route: str | None
+    reply: str | None
+    offer: dict[str, Any] | None
+    error: str | None
+    status: str | None = None
+    approval: dict[str, Any] | None = None
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    latency_s: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``turn --json`` object."""
+        data = asdict(self)
+        data.pop("audit")
+        data["latency_s"] = round(self.latency_s, 3)
+        return data
+
+
+@contextmanager
+def open_checkpointer(path: str) -> Iterator[SqliteSaver]:
+    """A ``SqliteSaver`` on ``path`` (created if missing), closed on exit."""
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        yield saver
+    finally:
+        conn.close()
+
+
+class Negotiator:
+    """A compiled graph on a checkpointer, plus the checks a turn needs before it runs."""
+
+    def __init__(self, services: Services, checkpointer: SqliteSaver) -> None:
+        self.services = services
+        self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=checkpointer)
+
+    @staticmethod
+    def _config(session: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": session}}
+
+    def state(self, session: str) -> dict[str, Any]:
+        """The session's latest state values ({} for a new session)."""
+        return dict(self.app.get_state(self._config(session)).values or {})
+
+    def pending_approval(self, session: str) -> dict[str, Any] | None:
+        """The approval request the session waits on, if any."""
+        snap = self.app.get_state(self._config(session))
+        for task in snap.tasks:
+            for intr in task.interrupts:
+                return dict(intr.value)
+        return None
+
+    def check_turn(self, session: str, user_id: str, message: str) -> str:
+        """Validate everything a turn needs; ``InputError`` before anything is written."""
+        check_session_id(session)
+        check_user_id(user_id)
+        text = check_message(message, self.services.settings.max_message_chars)
+        owner = self.state(session).get("user_id")
+        if owner and owner != user_id:
+            raise InputError(f"session {session} belongs to {owner}, not {user_id}")
+        if self.pending_approval(session):
+            raise InputError(
+                f"session {session} waits for a manager's approval: "
+                f"discount-manager approve --session {session} --decision approve|reject"
+            )
+        found = self.services.features.lookup(user_id)
+        if isinstance(found, UnknownUser):
+            raise InputError(f"unknown user {user_id}: {found.reason}")
+        return text
+
+    def run_turn(
+        self, session: str, user_id: str, message: str, progress: Progress | None = None
+    ) -> TurnResult:
+        """Check, then run one turn (the customer's message in, the reply out)."""
+        text = self.check_turn(session, user_id, message)
+        return self._run({"messages": [HumanMessage(content=text)]}, session, user_id, progress)
+
+    def resume(
+        self, session: str, decision: dict[str, Any], progress: Progress | None = None
+    ) -> TurnResult:
+        """Resume a session paused for approval with a manager's decision."""
+        check_session_id(session)
+        if not self.pending_approval(session):
+            raise InputError(f"session {session} has no pending approval")
+        user_id = self.state(session).get("user_id", "")
+        return self._run(Command(resume=decision), session, user_id, progress)
+
+    def _run(
+        self, payload: Any, session: str, user_id: str, progress: Progress | None
+    ) -> TurnResult:
+        config = self._config(session)
+        before = self.state(session)
+        n_msgs, n_audit = len(before.get("messages", [])), len(before.get("audit", []))
+        start = time.perf_counter()
+        for mode, chunk in self.app.stream(
+            payload,
+            config,
+            context=NegotiationContext(user_id=user_id),
+            stream_mode=["tasks"],
+        ):
+            if progress and mode == "tasks" and "input" in chunk:
+                progress(NODE_LABELS.get(chunk["name"], chunk["name"]) + "…")
+        elapsed = time.perf_counter() - start
+        values = self.state(session)
+        return self._result(session, user_id, values, n_msgs, n_audit, elapsed)
+
+    def _result(
+        self,
+        session: str,
+        user_id: str,
+        values: dict[str, Any],
+        n_msgs: int,
+        n_audit: int,
+        elapsed: float,
+    ) -> TurnResult:
+        new = values.get("messages", [])[n_msgs:]
+        replies = [m.content for m in new if isinstance(m, AIMessage)]
+        approval = self.pending_approval(session)
+        status = "approval_pending" if approval else values.get("status")
+        offer = None
+        proposal = values.get("proposal")
+        if approval:
+            offer = {
+                "discount_percent": approval["proposed_percent"],
+                "cap_percent": approval["cap_percent"],
+                "code": None,
+            }
+        elif proposal and proposal.get("code"):
+            offer = {k: proposal[k] for k in ("discount_percent", "cap_percent", "code")}
+        elif status == "accepted" and values.get("standing_offer"):
+            so = values["standing_offer"]
+            offer = {k: so[k] for k in ("discount_percent", "cap_percent", "code")}
+        return TurnResult(
+            session=session,
+            user_id=user_id,
+            turn=int(values.get("turn", 0)),
+            route=values.get("route"),
+            reply=str(replies[-1]) if replies else None,
+            offer=offer,
+            error=values.get("error"),
+            status=status,
+            approval=approval,
+            audit=list(values.get("audit", [])[n_audit:]),
+            latency_s=elapsed,
+        )
+
+    def history(self, session: str) -> list[dict[str, Any]]:
+        """The session's turns read back from the checkpoints: customer text and reply."""
+        turns: list[dict[str, Any]] = []
+        for m in self.state(session).get("messages", []):
+            if isinstance(m, HumanMessage):
+                turns.append({"turn": len(turns) + 1, "customer": m.content, "reply": None})
+            elif isinstance(m, AIMessage) and turns:
+                turns[-1]["reply"] = m.content
+        return turns

@@ -1,0 +1,93 @@
+"""One settings object, read from the environment (prefix ``SGR_``).
+
+Every field is documented in the README's settings table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Dialect = Literal["auto", "structured_outputs", "guided_json", "response_format"]
+
+
+class Settings(BaseSettings):
+    """Configuration of the negotiator: endpoint, storage, policy knobs."""
+
+    model_config = SettingsConfigDict(env_prefix="SGR_", extra="ignore")
+
+    # LLM endpoint
+    llm_base_url: str = "http://localhost:8000/v1"
+    llm_model: str = ""  # empty: the first model of GET /v1/models
+    llm_api_key: str = "EMPTY"
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 1
+    llm_max_tokens: int = 400
+    llm_temperature: float = 0.0
+    structured_output: Dialect = "auto"
+    verify_constraint: bool = True  # probe once per process that the server enforces schemas
+
+    # storage
+    data_dir: Path = Path("./data")
+    checkpoint_db: Path | None = None  # default: $SGR_DATA_DIR/checkpoints.sqlite
+
+    # conversation limits
+    max_rounds: int = Field(default=3, ge=0)
+    max_message_chars: int = Field(default=4000, ge=1)
+
+    # policy knobs (share of margin the customer may get)
+    churn_high: float = 0.7
+    churn_low: float = 0.3
+    share_high_churn: float = 0.50
+    share_mid_churn: float = 0.25
+    share_low_churn: float = 0.10
+    ltv_bonus_threshold: float = 2000.0
+    ltv_bonus_share: float = 0.10
+    max_share: float = 0.50
+    low_inventory_factor: float = 0.5
+    critical_inventory_factor: float = 0.0
+    low_churn_max_percent: float = 5.0
+    max_discount_amount: float = 150.0
+
+    # offers (ledger, approvals)
+    offer_ttl_hours: float = 48.0
+    approval_percent: float = 15.0
+    approval_amount: float = 100.0
+
+    # local CPU model server (discount-manager local-llm)
+    local_llm_dir: Path = Path("./.local-llm")
+    local_llm_host: str = "127.0.0.1"
+    local_llm_port: int = 8000
+    local_llm_start_timeout_s: float = 600.0
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if self.checkpoint_db is None:
+            self.checkpoint_db = self.data_dir / "checkpoints.sqlite"
+        return self
+
+    @property
+    def hot_db(self) -> Path:
+        """SQLite hot store (live sessions, offer ledger)."""
+        return self.data_dir / "hot.sqlite"
+
+    @property
+    def cold_db(self) -> Path:
+        """DuckDB cold store (customer analytics)."""
+        return self.data_dir / "cold.duckdb"
+
+    @property
+    def server_root(self) -> str:
+        """The endpoint without its ``/v1`` suffix (where vLLM serves ``/version``)."""
+        url = self.llm_base_url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` instead)."""
+    return Settings()

@@ -1,0 +1,131 @@
+"""Offer node: issue the priced proposal as a ledger record, pausing for approval if needed.
+
+This node re-runs from its first line when an interrupt is resumed, so everything before
+``interrupt()`` is idempotent (the ledger write is an upsert keyed by session and turn), and
+the decision's effects come after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import interrupt
+
+from graph.policy import floor_half, max_unapproved_percent
+from graph.services import Services
+from graph.state import NegotiationState
+
+log = logging.getLogger(__name__)
+
+
+class ApprovalDecisionError(ValueError):
+    """A resume value that is not a valid approval decision."""
+
+
+def parse_decision(value: Any, proposed: float) -> tuple[bool, float | None, str]:
+    """``(approved, percent or None, approver)`` from a resume value.
+
+    Accepts ``{"decision": "approve"|"reject", "percent": x, "approver": name}`` or the bare
+    strings ``"approve"`` / ``"reject"``. An approved percent may only lower the proposal.
+    """
+    if isinstance(value, str):
+        value = {"decision": value}
+    if not isinstance(value, dict) or value.get("decision") not in ("approve", "reject"):
+        raise ApprovalDecisionError(f"resume with decision approve or reject, not {value!r}")
+    approver = str(value.get("approver") or "manager")[:64]
+    percent = value.get("percent")
+    if percent is not None:
+        percent = floor_half(float(percent))
+        if not 0 <= percent <= proposed:
+            raise ApprovalDecisionError(f"approved percent must be within 0..{proposed:g}")
+    return value["decision"] == "approve", percent, approver
+
+
+def offer_reply(message: str, offer: dict[str, Any]) -> str:
+    """The customer-facing text: the model's words plus the code's authoritative terms."""
+    expires = str(offer["expires_at"])[:16].replace("T", " ")
+    terms = (
+        f"Your offer: {offer['discount_percent']:g}% off ({offer['amount']:.2f} off your cart), "
+        f"code {offer['code']}, valid until {expires} UTC."
+    )
+    return f"{message}\n\n{terms}" if message else terms
+
+
+def make_offer(services: Services):
+    """The offer node bound to ``services``."""
+    s = services.settings
+
+    def offer(state: NegotiationState, config: RunnableConfig) -> dict[str, Any]:
+        p = dict(state["proposal"] or {})
+        session = str(config["configurable"]["thread_id"])
+        user, turn = state["user_id"], state.get("turn", 0)
+        standing = state.get("standing_offer")
+        floor = float(standing["discount_percent"]) if standing else 0.0
+        write = {
+            "session_id": session,
+            "turn": turn,
+            "user_id": user,
+            "cap_percent": p["cap_percent"],
+            "cart_value": p["cart_value"],
+            "ttl_hours": s.offer_ttl_hours,
+        }
+        if not p["approval_reasons"]:
+            record = services.ledger.propose(
+                **write, discount_percent=p["discount_percent"], status="proposed"
+            )
+        else:
+            pending = services.ledger.propose(
+                **write, discount_percent=p["discount_percent"], status="approval_pending"
+            )
+            no_approval = max(max_unapproved_percent(p["cart_value"], p["cap_percent"], s), floor)
+            value = interrupt(
+                {
+                    "type": "approval",
+                    "session": session,
+                    "user_id": user,
+                    "code": pending.code,
+                    "cart_value": p["cart_value"],
+                    "cap_percent": p["cap_percent"],
+                    "proposed_percent": p["discount_percent"],
+                    "amount": p["amount"],
+                    "reasons": p["approval_reasons"],
+                    "reasoning": p["reasoning"],
+                    "no_approval_percent": no_approval,
+                }
+            )
+            # Effects of the decision only from here on (the lines above re-run on resume).
+            approved, percent, approver = parse_decision(value, p["discount_percent"])
+            if approved:
+                p["approval"] = f"approved by {approver}"
+                record = services.ledger.decide(
+                    pending.code,
+                    approved=True,
+                    decided_by=approver,
+                    discount_percent=max(percent, floor) if percent is not None else None,
+                )
+            else:
+                p["approval"] = f"rejected by {approver}"
+                services.ledger.decide(pending.code, approved=False, decided_by=approver)
+                if no_approval <= floor:
+                    reply = (
+                        f"I can't go beyond {floor:g}%; your code {standing['code']} still stands."
+                        if standing
+                        else "I'm sorry, I can't offer a discount on this cart right now."
+                    )
+                    return {"messages": [AIMessage(content=reply)], "status": "rejected"}
+                record = services.ledger.propose(
+                    **write, slot="fallback", discount_percent=no_approval, status="proposed"
+                )
+        data = record.model_dump(mode="json")
+        return {
+            "messages": [AIMessage(content=offer_reply(p["message"], data))],
+            "offers": [data],
+            "standing_offer": data,
+            "status": record.status,
+            "proposal": {**p, "code": record.code},
+        }
+
+    return offer
