@@ -1,0 +1,90 @@
+"""Pydantic models of the stores: features, store rows, offers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from stores.errors import OfferReason
+
+Inventory = Literal["High", "Normal", "Low", "Critical"]
+OfferStatus = Literal[
+    "proposed", "approval_pending", "accepted", "rejected", "expired", "superseded"
+]
+LIVE_STATUSES: frozenset[OfferStatus] = frozenset({"proposed", "approval_pending"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LiveSession(_Frozen):
+    """A row of the hot store: the customer's current cart."""
+
+    user_id: str
+    cart_value: float = Field(ge=0)
+    margin: float = Field(ge=0, le=1, description="gross margin as a fraction")
+    inventory: Inventory
+    updated_at: AwareDatetime
+
+
+class UserAnalytics(_Frozen):
+    """A row of the cold store: the customer's history."""
+
+    user_id: str
+    lifetime_value: float = Field(ge=0)
+    churn_probability: float = Field(ge=0, le=1)
+    avg_days_between_orders: float = Field(ge=0)
+
+
+class CustomerFeatures(_Frozen):
+    """Everything the policy needs about one customer (hot + cold)."""
+
+    user_id: str
+    cart_value: float = Field(ge=0)
+    margin: float = Field(ge=0, le=1, description="gross margin as a fraction")
+    inventory: Inventory
+    lifetime_value: float = Field(ge=0)
+    churn_probability: float = Field(ge=0, le=1)
+    avg_days_between_orders: float = Field(ge=0)
+    updated_at: datetime
+
+
+class UnknownUser(_Frozen):
+    """Lookup result for a customer missing from a store."""
+
+    user_id: str
+    reason: str
+
+
+class Offer(_Frozen):
+    """A row of the offer ledger."""
+
+    code: str
+    user_id: str
+    session_id: str
+    turn: int = Field(ge=0)
+    slot: str = "main"
+    discount_percent: float = Field(ge=0, le=100)
+    cap_percent: float = Field(ge=0)
+    cart_value: float = Field(ge=0)
+    amount: float = Field(ge=0)
+    status: OfferStatus
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    decided_by: str | None = None
+
+    @property
+    def is_live(self) -> bool:
+        """Proposed or waiting for approval (by status; expiry is the ledger's job)."""
+        return self.status in LIVE_STATUSES
+
+
+class OfferValidation(_Frozen):
+    """Outcome of checking a code for a customer."""
+
+    valid: bool
+    reason: OfferReason
+    offer: Offer | None = None

@@ -1,0 +1,82 @@
+-- Offer ledger (SQLite, in the hot store file). Times are ISO-8601 UTC strings of one
+-- fixed format, so text comparison is time comparison.
+
+-- name: ledger_schema
+CREATE TABLE IF NOT EXISTS offers (
+    code             TEXT PRIMARY KEY,
+    user_id          TEXT NOT NULL,
+    session_id       TEXT NOT NULL,
+    turn             INTEGER NOT NULL CHECK (turn >= 0),
+    slot             TEXT NOT NULL DEFAULT 'main',
+    discount_percent REAL NOT NULL CHECK (discount_percent BETWEEN 0 AND 100),
+    cap_percent      REAL NOT NULL CHECK (cap_percent >= 0),
+    cart_value       REAL NOT NULL CHECK (cart_value >= 0),
+    amount           REAL NOT NULL CHECK (amount >= 0),
+    status           TEXT NOT NULL CHECK (status IN
+        ('proposed', 'approval_pending', 'accepted', 'rejected', 'expired', 'superseded')),
+    created_at       TEXT NOT NULL,
+    expires_at       TEXT NOT NULL,
+    decided_by       TEXT NULL,
+    UNIQUE (session_id, turn, slot)
+);
+CREATE INDEX IF NOT EXISTS offers_user_status ON offers (user_id, status);
+CREATE INDEX IF NOT EXISTS offers_status_expiry ON offers (status, expires_at);
+
+-- name: ledger_get
+SELECT * FROM offers WHERE code = ?;
+
+-- name: ledger_by_session_turn
+SELECT * FROM offers WHERE session_id = ? AND turn = ? AND slot = ?;
+
+-- name: ledger_insert
+INSERT INTO offers (code, user_id, session_id, turn, slot, discount_percent, cap_percent,
+                    cart_value, amount, status, created_at, expires_at, decided_by)
+VALUES (:code, :user_id, :session_id, :turn, :slot, :discount_percent, :cap_percent,
+        :cart_value, :amount, :status, :created_at, :expires_at, NULL);
+
+-- name: ledger_update_proposal
+UPDATE offers
+SET discount_percent = :discount_percent,
+    cap_percent      = :cap_percent,
+    cart_value       = :cart_value,
+    amount           = :amount,
+    status           = :status,
+    expires_at       = :expires_at
+WHERE code = :code;
+
+-- name: ledger_supersede_others
+UPDATE offers
+SET status = 'superseded'
+WHERE user_id = ? AND code <> ? AND status IN ('proposed', 'approval_pending');
+
+-- name: ledger_expire_due
+UPDATE offers
+SET status = 'expired'
+WHERE status IN ('proposed', 'approval_pending') AND expires_at <= ?;
+
+-- name: ledger_set_status
+UPDATE offers SET status = ? WHERE code = ?;
+
+-- name: ledger_decide
+UPDATE offers
+SET status = :status, decided_by = :decided_by,
+    discount_percent = :discount_percent, amount = :amount
+WHERE code = :code;
+
+-- name: ledger_standing
+SELECT * FROM offers
+WHERE user_id = ? AND status IN ('proposed', 'accepted') AND expires_at > ?
+ORDER BY created_at DESC, turn DESC, rowid DESC
+LIMIT 1;
+
+-- name: ledger_pending
+SELECT * FROM offers
+WHERE session_id = ? AND status = 'approval_pending' AND expires_at > ?
+ORDER BY turn DESC, rowid DESC
+LIMIT 1;
+
+-- name: ledger_list_all
+SELECT * FROM offers ORDER BY created_at, session_id, turn, rowid;
+
+-- name: ledger_list_user
+SELECT * FROM offers WHERE user_id = ? ORDER BY created_at, session_id, turn, rowid;
