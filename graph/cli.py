@@ -117,7 +117,31 @@ def _ask_approval(neg: Any, session: str, approval: dict[str, Any]) -> Any:
                 decision = {"decision": "approve", "percent": float(answer), "approver": "cli"}
             except ValueError:
                 continue
+        try:
+            _check_decision(neg, session, decision)
+        except InputError as e:
+            _err(f"error: {e}")
+            continue
         return neg.resume(session, decision, progress=_progress)
+
+
+def _check_decision(neg: Any, session: str, decision: dict[str, Any]) -> None:
+    """``InputError`` for a decision the offer node would refuse, *before* resuming.
+
+    A resume value the node raises on is kept in the session's pending writes and replayed
+    on every later resume, so a bad ``--percent`` would wedge the session for good.
+    """
+    from graph.validation import check_session_id
+    from nodes.offer import ApprovalDecisionError, parse_decision
+
+    check_session_id(session)
+    pending = neg.pending_approval(session)
+    if not pending:
+        return  # Negotiator.resume reports "no pending approval"
+    try:
+        parse_decision(decision, float(pending["proposed_percent"]))
+    except ApprovalDecisionError as e:
+        raise InputError(str(e)) from e
 
 
 def cmd_chat(args: argparse.Namespace, s: Settings) -> int:
@@ -181,6 +205,7 @@ def cmd_approve(args: argparse.Namespace, s: Settings) -> int:
     if args.percent is not None:
         decision["percent"] = args.percent
     with _negotiator(s) as neg:
+        _check_decision(neg, args.session, decision)
         result = neg.resume(args.session, decision, progress=None if args.json else _progress)
     if args.json:
         _dump(result.as_json())
@@ -331,10 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _errors() -> list[tuple[type[BaseException], int]]:
     from graph.local_llm import LocalLLMError
+    from nodes.offer import ApprovalDecisionError
     from stores.errors import OfferError, StoreNotFoundError
 
     return [
         (InputError, EXIT_INPUT),
+        (ApprovalDecisionError, EXIT_INPUT),
         (OfferError, EXIT_INPUT),
         (LLMUnavailableError, EXIT_LLM),
         (StructuredOutputError, EXIT_LLM),

@@ -75,7 +75,7 @@ def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Out) -> 
 def play(neg: Negotiator, user: str, session: str, out: Out) -> list[TurnResult]:
     """Play ``SCRIPT``; approvals are granted by the demo's manager, and say so."""
     results = []
-    dialect = neg.services.llm.dialect
+    dialect = neg.services.llm().dialect
     for n, message in enumerate(SCRIPT, 1):
         r = neg.run_turn(session, user, message)
         if r.approval:
@@ -98,7 +98,7 @@ def run_demo(
         generate(demo.data_dir, users=10, seed=42)
         out(f"demo data seeded in {demo.data_dir}")
         services = Services(settings=demo)
-        out(f"model {services.llm.model_name} · dialect {services.llm.dialect}")
+        out(f"model {services.llm().model_name} · dialect {services.llm().dialect}")
         session = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
         with open_checkpointer(str(demo.checkpoint_db)) as saver:
             results = play(Negotiator(services, saver), user, session, out)

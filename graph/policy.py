@@ -31,8 +31,12 @@ class CapDecision(BaseModel):
 
 
 def floor_half(value: float) -> float:
-    """Round down to the nearest 0.5 without binary-float surprises (7.5 stays 7.5)."""
-    doubled = (Decimal(str(value)) * 2).to_integral_value(rounding=ROUND_FLOOR)
+    """Round down to the nearest 0.5 without binary-float surprises (7.5 stays 7.5).
+
+    Float noise is dropped first (9 decimals): ``100 * 0.29 * 0.5`` is 14.499999999999998
+    in binary floating point but 14.5 % in money terms, and must stay 14.5.
+    """
+    doubled = (Decimal(str(round(value, 9))) * 2).to_integral_value(rounding=ROUND_FLOOR)
     return float(doubled / 2)
 
 

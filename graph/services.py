@@ -51,6 +51,11 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
         max_retries=s.llm_max_retries,
         use_responses_api=False,
         stream_usage=True,
+        extra_body=(
+            {"repetition_penalty": s.llm_repetition_penalty}
+            if s.llm_repetition_penalty is not None
+            else None
+        ),
     )
     return StructuredLLM(
         chat,
@@ -63,7 +68,11 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
 
 @dataclass
 class Services:
-    """Lazily built dependencies of the nodes (nothing connects at import time)."""
+    """Lazily built dependencies of the nodes (nothing connects at import time).
+
+    Methods, not properties: compiling a graph inspects node closures, and a property would
+    connect to the LLM and the stores right then.
+    """
 
     settings: Settings = field(default_factory=get_settings)
     llm_factory: Callable[[Settings], StructuredLLM] = build_structured_llm
@@ -75,21 +84,21 @@ class Services:
         """Services around a ready LLM (tests, the demo)."""
         return cls(settings=settings or get_settings(), _llm=llm)
 
-    @property
     def llm(self) -> StructuredLLM:
+        """The structured LLM, built on first use."""
         with self._lock:
             if self._llm is None:
                 self._llm = self.llm_factory(self.settings)
             return self._llm
 
-    @property
     def features(self) -> FeatureStore:
+        """The process-wide feature store of the data dir."""
         from stores.features import get_feature_store
 
         return get_feature_store(self.settings)
 
-    @property
     def ledger(self) -> OfferLedger:
+        """The process-wide offer ledger of the data dir."""
         from stores.ledger import get_ledger
 
         return get_ledger(self.settings)

@@ -110,7 +110,7 @@ class Negotiator:
                 f"session {session} waits for a manager's approval: "
                 f"discount-manager approve --session {session} --decision approve|reject"
             )
-        found = self.services.features.lookup(user_id)
+        found = self.services.features().lookup(user_id)
         if isinstance(found, UnknownUser):
             raise InputError(f"unknown user {user_id}: {found.reason}")
         return text

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = 1
     llm_max_tokens: int = 400
     llm_temperature: float = 0.0
+    llm_repetition_penalty: float | None = None  # vLLM sampling extra; unset: not sent
     structured_output: Dialect = "auto"
     verify_constraint: bool = True  # probe once per process that the server enforces schemas
 

@@ -19,7 +19,7 @@ def make_accept(services: Services):
 
     def accept(state: NegotiationState) -> dict[str, Any]:
         user = state.get("user_id") or ""
-        ledger = services.ledger
+        ledger = services.ledger()
         offer = ledger.standing_offer(user)
         if offer is None:
             last = (state.get("offers") or [None])[-1] or state.get("standing_offer")

@@ -73,11 +73,11 @@ def make_offer(services: Services):
             "ttl_hours": s.offer_ttl_hours,
         }
         if not p["approval_reasons"]:
-            record = services.ledger.propose(
+            record = services.ledger().propose(
                 **write, discount_percent=p["discount_percent"], status="proposed"
             )
         else:
-            pending = services.ledger.propose(
+            pending = services.ledger().propose(
                 **write, discount_percent=p["discount_percent"], status="approval_pending"
             )
             no_approval = max(max_unapproved_percent(p["cart_value"], p["cap_percent"], s), floor)
@@ -100,7 +100,7 @@ def make_offer(services: Services):
             approved, percent, approver = parse_decision(value, p["discount_percent"])
             if approved:
                 p["approval"] = f"approved by {approver}"
-                record = services.ledger.decide(
+                record = services.ledger().decide(
                     pending.code,
                     approved=True,
                     decided_by=approver,
@@ -108,7 +108,7 @@ def make_offer(services: Services):
                 )
             else:
                 p["approval"] = f"rejected by {approver}"
-                services.ledger.decide(pending.code, approved=False, decided_by=approver)
+                services.ledger().decide(pending.code, approved=False, decided_by=approver)
                 if no_approval <= floor:
                     reply = (
                         f"I can't go beyond {floor:g}%; your code {standing['code']} still stands."
@@ -116,7 +116,7 @@ def make_offer(services: Services):
                         else "I'm sorry, I can't offer a discount on this cart right now."
                     )
                     return {"messages": [AIMessage(content=reply)], "status": "rejected"}
-                record = services.ledger.propose(
+                record = services.ledger().propose(
                     **write, slot="fallback", discount_percent=no_approval, status="proposed"
                 )
         data = record.model_dump(mode="json")
@@ -125,7 +125,7 @@ def make_offer(services: Services):
             "offers": [data],
             "standing_offer": data,
             "status": record.status,
-            "proposal": {**p, "code": record.code},
+            "proposal": {**p, "discount_percent": record.discount_percent, "code": record.code},
         }
 
     return offer

@@ -29,14 +29,14 @@ class PricingDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    churn_analysis: str = Field(..., max_length=200, description="how likely to leave, why")
-    financial_analysis: str = Field(..., max_length=200, description="value of this customer")
-    margin_math: str = Field(..., max_length=200, description="what the margin allows")
+    churn_analysis: str = Field(..., max_length=120, description="how likely to leave, why")
+    financial_analysis: str = Field(..., max_length=120, description="value of this customer")
+    margin_math: str = Field(..., max_length=120, description="what the margin allows")
     negotiation_position: str = Field(
-        ..., max_length=200, description="offers made so far and the customer's ask"
+        ..., max_length=120, description="offers made so far and the customer's ask"
     )
     discount_percent: float = Field(..., ge=0, le=100)
-    customer_message: str = Field(..., min_length=1, max_length=400)
+    customer_message: str = Field(..., min_length=1, max_length=300)
 
 
 def bounded_pricing_model(cap_percent: float) -> type[PricingDecision]:
@@ -120,7 +120,7 @@ def make_pricing(services: Services):
             HumanMessage(content=last_human_text(state["messages"])),
         ]
         try:
-            decision, call = services.llm.call(
+            decision, call = services.llm().call(
                 model, prompt, node="pricing", schema=model.model_json_schema()
             )
         except StructuredOutputError as e:

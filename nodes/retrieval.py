@@ -22,7 +22,7 @@ def make_retrieval(services: Services):
 
     def retrieval(state: NegotiationState) -> dict[str, Any]:
         user_id = state.get("user_id") or ""
-        result = services.features.lookup(user_id)
+        result = services.features().lookup(user_id)
         if isinstance(result, UnknownUser):
             log.warning("unknown customer %s: %s", user_id, result.reason)
             return {
@@ -33,7 +33,7 @@ def make_retrieval(services: Services):
                 "reply": "I couldn't find your account, so I can't look at discounts right now.",
             }
         cap = compute_cap(result, services.settings)
-        standing = services.ledger.standing_offer(user_id)
+        standing = services.ledger().standing_offer(user_id)
         return {
             "features": result.model_dump(mode="json"),
             "cap": cap.model_dump(mode="json"),

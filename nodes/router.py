@@ -47,7 +47,7 @@ class Respond(_Action):
     """Anything else: answer directly."""
 
     action: Literal["respond"]
-    reply: str = Field(..., min_length=1, max_length=500)
+    reply: str = Field(..., min_length=1, max_length=300)
 
 
 class RouterDecision(BaseModel):
@@ -55,7 +55,7 @@ class RouterDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    analysis: str = Field(..., max_length=240, description="what the customer wants, briefly")
+    analysis: str = Field(..., max_length=160, description="what the customer wants, briefly")
     decision: Annotated[Negotiate | AcceptOffer | Respond, Field(discriminator="action")]
 
 
@@ -125,7 +125,7 @@ def make_router(services: Services):
         prompt += [AIMessage(content=str(m.content)[:300]) for m in prior]
         prompt.append(HumanMessage(content=text))
         try:
-            decision, call = services.llm.call(RouterDecision, prompt, node="router")
+            decision, call = services.llm().call(RouterDecision, prompt, node="router")
         except StructuredOutputError as e:
             log.warning("router fell back: %s", e)
             rec = {**e.call.as_dict(), "turn": turn}
