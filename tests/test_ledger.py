@@ -1,0 +1,241 @@
+"""Offer ledger: codes, idempotent proposals, supersession, expiry, approvals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from stores.codes import ALPHABET, CODE_RE, new_code, normalize_code
+from stores.errors import OfferError
+from stores.ledger import OfferLedger
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[OfferLedger]:
+    led = OfferLedger(tmp_path / "hot.sqlite")
+    yield led
+    led.close()
+
+
+def _propose(
+    led: OfferLedger, session: str = "s1", turn: int = 1, user: str = "user_100", **kw: object
+):
+    args: dict = {
+        "discount_percent": 10.0,
+        "cap_percent": 20.0,
+        "cart_value": 240.0,
+        "ttl_hours": 48.0,
+        "now": NOW,
+    }
+    args.update(kw)
+    return led.propose(session_id=session, turn=turn, user_id=user, **args)
+
+
+def test_code_format_and_entropy() -> None:
+    assert set(ALPHABET).isdisjoint("ILOU") and len(set(ALPHABET)) == 32
+    assert 10 * math.log2(len(ALPHABET)) >= 40
+    codes = [new_code() for _ in range(3000)]
+    assert len(set(codes)) == len(codes)
+    assert all(CODE_RE.fullmatch(c) for c in codes)
+    bodies = [c[4:9] + c[10:] for c in codes]
+    for position in (0, 9):  # every symbol is used, in every position
+        assert {b[position] for b in bodies} == set(ALPHABET)
+
+
+def test_normalize_code() -> None:
+    code = "SGR-AB0C1-2XYZ9"
+    assert normalize_code("sgr ab0c1 2xyz9") == code
+    assert normalize_code("abOc1-2xyz9") == code  # O read as 0, no prefix
+    assert normalize_code("SGR-ABOCI-2XYZ9") == "SGR-AB0C1-2XYZ9"
+    assert normalize_code("SGR-AB0C1-2XYZ") is None
+    assert normalize_code("SGR-AB0C1-2XYZU") is None
+
+
+def test_propose_is_idempotent_per_session_turn(ledger: OfferLedger) -> None:
+    first = _propose(ledger)
+    assert first.status == "proposed" and first.amount == 24.0
+    assert first.expires_at == NOW + timedelta(hours=48)
+    again = _propose(ledger, discount_percent=12.5, now=NOW + timedelta(minutes=5))
+    assert again.code == first.code
+    assert (again.discount_percent, again.amount) == (12.5, 30.0)
+    assert again.created_at == first.created_at
+    assert len(ledger.list(now=NOW)) == 1
+    assert ledger.by_session_turn("s1", 1) == again
+    next_turn = _propose(ledger, turn=2)
+    assert next_turn.code != first.code
+    assert ledger.get(first.code).status == "superseded"
+
+
+def test_same_session_turn_for_another_user_is_refused(ledger: OfferLedger) -> None:
+    _propose(ledger)
+    with pytest.raises(ValueError, match="another user"):
+        _propose(ledger, user="user_101")
+    assert [o.user_id for o in ledger.list(now=NOW)] == ["user_100"]
+
+
+def test_one_live_offer_per_user_across_sessions(ledger: OfferLedger) -> None:
+    a = _propose(ledger, session="s1")
+    other_user = _propose(ledger, session="s9", user="user_101")
+    b = _propose(ledger, session="s2", status="approval_pending", now=NOW + timedelta(hours=1))
+    c = _propose(ledger, session="s3", now=NOW + timedelta(hours=2))
+    statuses = {o.code: o.status for o in ledger.list(now=NOW + timedelta(hours=2))}
+    assert statuses == {
+        a.code: "superseded",
+        b.code: "superseded",
+        c.code: "proposed",
+        other_user.code: "proposed",
+    }
+    assert ledger.standing_offer("user_100", now=NOW + timedelta(hours=2)) == c
+    assert ledger.pending_offer("s2", now=NOW + timedelta(hours=2)) is None
+    # re-running an old, superseded turn does not resurrect it
+    assert _propose(ledger, session="s1").status == "superseded"
+
+
+def test_concurrent_proposals_leave_one_live_offer(ledger: OfferLedger) -> None:
+    def propose(i: int):
+        return _propose(ledger, session=f"s{i}", now=NOW + timedelta(seconds=i))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        offers = list(pool.map(propose, range(40)))
+    assert len({o.code for o in offers}) == 40
+    live = [o for o in ledger.list("user_100", now=NOW) if o.is_live]
+    assert len(live) == 1
+
+
+def test_expiry(ledger: OfferLedger) -> None:
+    offer = _propose(ledger, ttl_hours=1)
+    assert ledger.standing_offer("user_100", now=NOW + timedelta(minutes=59)) == offer
+    later = NOW + timedelta(hours=1)
+    assert ledger.standing_offer("user_100", now=later) is None
+    assert ledger.get(offer.code).status == "expired"
+    check = ledger.validate(offer.code, "user_100", now=later)
+    assert (check.valid, check.reason) == (False, "expired")
+    with pytest.raises(OfferError) as err:
+        ledger.accept(offer.code, "user_100", now=later)
+    assert err.value.reason == "expired"
+
+
+def test_accepted_offer_stands_until_it_expires(ledger: OfferLedger) -> None:
+    offer = _propose(ledger, ttl_hours=2)
+    accepted = ledger.accept(offer.code.lower(), "user_100", now=NOW)
+    assert accepted.status == "accepted" and accepted.code == offer.code
+    assert ledger.accept(offer.code, "user_100", now=NOW).status == "accepted"  # idempotent
+    assert ledger.standing_offer("user_100", now=NOW) == accepted
+    assert ledger.validate(offer.code, "user_100", now=NOW).valid
+    late = NOW + timedelta(hours=3)
+    assert ledger.standing_offer("user_100", now=late) is None
+    assert ledger.validate(offer.code, "user_100", now=late).reason == "expired"
+
+
+def test_validate_reasons(ledger: OfferLedger) -> None:
+    old = _propose(ledger, session="s1")
+    new = _propose(ledger, session="s2")
+    ok = ledger.validate(new.code, "user_100", now=NOW)
+    assert (ok.valid, ok.reason, ok.offer) == (True, "ok", new)
+    wrong = ledger.validate(new.code, "user_101", now=NOW)
+    assert (wrong.valid, wrong.reason, wrong.offer) == (False, "wrong_user", None)
+    unknown = ledger.validate("SGR-00000-00000", "user_100", now=NOW)
+    assert (unknown.valid, unknown.reason) == (False, "unknown_code")
+    assert ledger.validate("hello", "user_100", now=NOW).reason == "unknown_code"
+    stale = ledger.validate(old.code, "user_100", now=NOW)
+    assert (stale.valid, stale.reason) == (False, "superseded")
+
+
+def test_accept_refusals(ledger: OfferLedger) -> None:
+    pending = _propose(ledger, status="approval_pending")
+    cases = [
+        ("SGR-00000-00000", "user_100", "unknown_code"),
+        (pending.code, "user_101", "wrong_user"),
+        (pending.code, "user_100", "approval_pending"),
+    ]
+    for code, user, reason in cases:
+        with pytest.raises(OfferError) as err:
+            ledger.accept(code, user, now=NOW)
+        assert err.value.reason == reason
+    assert ledger.get(pending.code).status == "approval_pending"
+
+
+def test_decide_approve_with_lower_percent(ledger: OfferLedger) -> None:
+    pending = _propose(ledger, discount_percent=20.0, status="approval_pending")
+    assert pending.amount == 48.0
+    assert ledger.pending_offer("s1", now=NOW) == pending
+    assert ledger.standing_offer("user_100", now=NOW) is None
+    with pytest.raises(ValueError):
+        ledger.decide(pending.code, approved=True, decided_by="mgr", discount_percent=25.0, now=NOW)
+    approved = ledger.decide(
+        pending.code, approved=True, decided_by="mgr", discount_percent=12.5, now=NOW
+    )
+    assert (approved.status, approved.discount_percent, approved.amount) == ("proposed", 12.5, 30.0)
+    assert approved.decided_by == "mgr" and approved.code == pending.code
+    assert ledger.pending_offer("s1", now=NOW) is None
+    assert ledger.standing_offer("user_100", now=NOW) == approved
+    # a rerun of the proposing turn does not undo the manager's decision
+    assert _propose(ledger, discount_percent=20.0, status="approval_pending") == approved
+    with pytest.raises(OfferError) as err:
+        ledger.decide(pending.code, approved=False, decided_by="mgr", now=NOW)
+    assert err.value.reason == "not_pending"
+
+
+def test_decide_keep_percent_and_reject(ledger: OfferLedger) -> None:
+    a = _propose(ledger, session="s1", discount_percent=18.0, status="approval_pending")
+    kept = ledger.decide(a.code, approved=True, decided_by="mgr", now=NOW)
+    assert (kept.status, kept.discount_percent, kept.amount) == ("proposed", 18.0, 43.2)
+    b = _propose(ledger, session="s2", discount_percent=18.0, status="approval_pending")
+    rejected = ledger.decide(b.code, approved=False, decided_by="boss", now=NOW)
+    assert (rejected.status, rejected.decided_by) == ("rejected", "boss")
+    assert ledger.validate(b.code, "user_100", now=NOW).reason == "rejected"
+    with pytest.raises(OfferError) as err:
+        ledger.decide("SGR-00000-00000", approved=True, decided_by="mgr", now=NOW)
+    assert err.value.reason == "unknown_code"
+
+
+def test_fallback_slot_after_rejection(ledger: OfferLedger) -> None:
+    pending = _propose(ledger, discount_percent=20.0, status="approval_pending")
+    ledger.decide(pending.code, approved=False, decided_by="mgr", now=NOW)
+    fallback = _propose(ledger, slot="fallback", discount_percent=8.0)
+    assert fallback.code != pending.code and fallback.slot == "fallback"
+    assert _propose(ledger, slot="fallback", discount_percent=8.0).code == fallback.code
+    assert ledger.by_session_turn("s1", 1).status == "rejected"
+    assert ledger.by_session_turn("s1", 1, "fallback") == fallback
+    assert ledger.standing_offer("user_100", now=NOW) == fallback
+
+
+def test_decide_after_expiry(ledger: OfferLedger) -> None:
+    pending = _propose(ledger, status="approval_pending", ttl_hours=1)
+    with pytest.raises(OfferError) as err:
+        ledger.decide(pending.code, approved=True, decided_by="mgr", now=NOW + timedelta(hours=2))
+    assert err.value.reason == "expired"
+
+
+def test_code_collision_is_retried(tmp_path: Path) -> None:
+    codes = iter(["SGR-AAAAA-AAAAA", "SGR-AAAAA-AAAAA", "SGR-BBBBB-BBBBB"])
+    led = OfferLedger(tmp_path / "hot.sqlite", code_factory=lambda: next(codes))
+    try:
+        assert _propose(led, session="s1").code == "SGR-AAAAA-AAAAA"
+        assert _propose(led, session="s2", user="user_101").code == "SGR-BBBBB-BBBBB"
+    finally:
+        led.close()
+    stuck = OfferLedger(tmp_path / "hot.sqlite", code_factory=lambda: "SGR-AAAAA-AAAAA")
+    try:
+        with pytest.raises(RuntimeError, match="unique offer code"):
+            _propose(stuck, session="s3", user="user_102")
+        assert stuck.by_session_turn("s3", 1) is None
+    finally:
+        stuck.close()
+
+
+def test_bad_input_is_rejected(ledger: OfferLedger) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        _propose(ledger, now=datetime(2025, 6, 1, 12))
+    with pytest.raises(ValueError):
+        _propose(ledger, status="accepted")
+    with pytest.raises(ValueError):
+        _propose(ledger, discount_percent=120.0)
+    assert ledger.list(now=NOW) == []

@@ -1,0 +1,102 @@
+"""Offer node and manager approval with interrupt(): approve, approve lower, reject, crash."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.services import Services
+from graph.session import Negotiator, open_checkpointer
+from tests.fakes import price, route, scripted_llm
+
+
+def _pending(app, session: str = "s1") -> dict:
+    snap = app.graph.get_state({"configurable": {"thread_id": session}})
+    return snap.tasks[0].interrupts[0].value
+
+
+def test_small_offer_needs_no_approval(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(12)))
+    out = app.turn("discount?")  # user_100, cart 240: 12% = 28.80
+    assert "__interrupt__" not in out
+    assert out["status"] == "proposed"
+    assert app.services.ledger().get(out["offers"][-1]["code"]).decided_by is None
+
+
+def test_offer_above_threshold_pauses_with_the_reasoning(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)))
+    out = app.turn("discount?")
+    assert out["__interrupt__"]
+    req = _pending(app)
+    assert req["proposed_percent"] == 19 and req["cap_percent"] == 20
+    assert req["user_id"] == "user_100" and req["cart_value"] == 240
+    assert "approval threshold" in req["reasons"][0]
+    assert req["reasoning"]["churn_analysis"] == "likely to leave"
+    assert req["no_approval_percent"] == 15
+    pending = app.services.ledger().get(req["code"])
+    assert pending.status == "approval_pending"
+    assert app.services.ledger().standing_offer("user_100") is None  # not usable yet
+
+
+def test_approve_issues_the_proposed_offer(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)))
+    app.turn("discount?")
+    out = app.resume({"decision": "approve", "approver": "ann"})
+    offer = out["offers"][-1]
+    assert offer["discount_percent"] == 19 and offer["status"] == "proposed"
+    assert offer["decided_by"] == "ann"
+    assert "19% off" in out["messages"][-1].content
+    assert len(app.chat.calls) == 2  # resuming did not call the model again
+
+
+def test_approve_lower_percent(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)))
+    app.turn("discount?")
+    out = app.resume({"decision": "approve", "percent": 16.7})
+    assert out["offers"][-1]["discount_percent"] == 16.5
+
+
+def test_approve_higher_than_proposed_is_refused(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)))
+    app.turn("discount?")
+    with pytest.raises(ValueError, match="within 0..19"):
+        app.resume({"decision": "approve", "percent": 20})
+
+
+def test_reject_gives_the_highest_offer_needing_no_approval(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)))
+    out0 = app.turn("discount?")
+    code = _pending(app)["code"]
+    out = app.resume({"decision": "reject", "approver": "bob"})
+    assert out["offers"][-1]["discount_percent"] == 15
+    ledger = app.services.ledger()
+    assert ledger.get(code).status == "rejected" and ledger.get(code).decided_by == "bob"
+    assert ledger.standing_offer("user_100").discount_percent == 15
+    assert out0["turn"] == out["turn"]
+
+
+def test_amount_threshold_triggers_approval(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(14)))
+    app.turn("discount?", user="user_109")  # cart 800: 14% = 112 > 100
+    req = _pending(app)
+    assert any("approval amount" in r for r in req["reasons"])
+    out = app.resume("reject", user="user_109")
+    assert out["offers"][-1]["discount_percent"] == 12.5  # 100 / 800
+
+
+def test_pending_approval_survives_a_new_process(settings) -> None:
+    db = str(settings.checkpoint_db)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    llm = scripted_llm(route("negotiate"), price(19))
+    with open_checkpointer(db) as saver:
+        first = Negotiator(Services.with_llm(llm, settings), saver)
+        result = first.run_turn("s-crash", "user_100", "discount or I leave")
+        assert result.status == "approval_pending" and result.offer["code"] is None
+    # "crash": everything above is gone; a new process with a new saver and no model
+    with open_checkpointer(db) as saver:
+        second = Negotiator(Services.with_llm(scripted_llm(), settings), saver)
+        assert second.pending_approval("s-crash")["proposed_percent"] == 19
+        done = second.resume("s-crash", {"decision": "approve", "percent": 17})
+    assert done.offer["discount_percent"] == 17 and done.offer["code"]
+    assert done.status == "proposed"
+    offers = second.services.ledger().list("user_100")
+    assert [(o.discount_percent, o.status) for o in offers] == [(17, "proposed")]
