@@ -146,6 +146,7 @@ def _strip_fences(text: str) -> str:
 
 PROBE_TOKEN = "xq-zebra-7"
 PROBE_PROMPT = "Say hello to the customer in one short sentence."
+PROBE_MAX_TOKENS = 64  # the probe's own budget: a small SGR max_tokens must not fail it
 
 
 class ConstraintProbe(BaseModel):
@@ -189,7 +190,9 @@ class StructuredLLM:
         """One constrained call whose only valid answer no free model would write."""
         start = time.perf_counter()
         messages = [HumanMessage(content=PROBE_PROMPT)]
-        reply = self._invoke(messages, ConstraintProbe.model_json_schema(), "ConstraintProbe")
+        reply = self._invoke(
+            messages, ConstraintProbe.model_json_schema(), "ConstraintProbe", PROBE_MAX_TOKENS
+        )
         raw = reply.content if isinstance(reply.content, str) else str(reply.content)
         try:
             ConstraintProbe.model_validate_json(_strip_fences(raw))
@@ -225,8 +228,17 @@ class StructuredLLM:
         base.update(constraint_body(self.dialect, schema, name, send_backend=self._send_backend))
         return base
 
-    def _invoke(self, messages: Sequence[BaseMessage], schema: dict, name: str) -> AIMessage:
-        kwargs = {"extra_body": self._extra_body(schema, name), "max_tokens": self.max_tokens}
+    def _invoke(
+        self,
+        messages: Sequence[BaseMessage],
+        schema: dict,
+        name: str,
+        max_tokens: int | None = None,
+    ) -> AIMessage:
+        kwargs = {
+            "extra_body": self._extra_body(schema, name),
+            "max_tokens": max_tokens or self.max_tokens,
+        }
         try:
             return self.chat.invoke(list(messages), **kwargs)  # type: ignore[return-value]
         except openai.BadRequestError as e:

@@ -123,7 +123,7 @@ def make_router(services: Services):
         prompt = [SystemMessage(content=render("router", offer_line=_offer_line(state)))]
         prior = [m for m in state["messages"][:-1] if isinstance(m, AIMessage)][-1:]
         prompt += [AIMessage(content=str(m.content)[:300]) for m in prior]
-        prompt.append(HumanMessage(content=text))
+        prompt.append(HumanMessage(content=render("router_turn", message=text)))
         try:
             decision, call = services.llm().call(RouterDecision, prompt, node="router")
         except StructuredOutputError as e:
