@@ -17,6 +17,7 @@ from langgraph.types import interrupt
 from graph.policy import floor_half, max_unapproved_percent
 from graph.services import Services
 from graph.state import NegotiationState
+from nodes.pricing import hold_reply
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +111,7 @@ def make_offer(services: Services):
                 p["approval"] = f"rejected by {approver}"
                 services.ledger().decide(pending.code, approved=False, decided_by=approver)
                 if no_approval <= floor:
-                    reply = (
-                        f"I can't go beyond {floor:g}%; your code {standing['code']} still stands."
-                        if standing
-                        else "I'm sorry, I can't offer a discount on this cart right now."
-                    )
+                    reply = hold_reply(standing)
                     return {"messages": [AIMessage(content=reply)], "status": "rejected"}
                 record = services.ledger().propose(
                     **write, slot="fallback", discount_percent=no_approval, status="proposed"

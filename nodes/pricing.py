@@ -62,6 +62,14 @@ def safe_customer_message(message: str, percent: float) -> str:
     return "Thanks for shopping with us. Here is what I can do for you."
 
 
+def hold_reply(standing: dict[str, Any] | None) -> str:
+    """The reply when no better offer can be made: the standing one holds, or none at all."""
+    if standing:
+        pct = float(standing["discount_percent"])
+        return f"I can't go beyond {pct:g}%; your code {standing['code']} still stands."
+    return "I'm sorry, I can't offer a discount on this cart right now."
+
+
 def _offers_text(state: NegotiationState) -> str:
     offers = [f"{o['discount_percent']:g}%" for o in state.get("offers") or []]
     standing = state.get("standing_offer")
@@ -90,12 +98,7 @@ def make_pricing(services: Services):
             )
             return {"reply": reply, "route": "respond", "status": "final"}
         if cap_pct <= floor:
-            reply = (
-                f"I can't go beyond {floor:g}%; your code {standing['code']} still stands."
-                if standing
-                else "I'm sorry, I can't offer a discount on this cart right now."
-            )
-            return {"reply": reply, "pricing_rounds": rounds + 1}
+            return {"reply": hold_reply(standing), "pricing_rounds": rounds + 1}
 
         model = bounded_pricing_model(cap_pct)
         ask = state.get("requested_percent")
@@ -143,11 +146,8 @@ def make_pricing(services: Services):
         }
         rec = {**call.as_dict(), "turn": turn, "policy": policy}
         base: dict[str, Any] = {"pricing_rounds": rounds + 1, "audit": [rec]}
-        if standing and final <= floor:
-            reply = f"I can't go beyond {floor:g}%; your code {standing['code']} still stands."
-            return {**base, "reply": reply}
-        if final <= 0:
-            return {**base, "reply": "I'm sorry, I can't offer a discount on this cart."}
+        if final <= floor:
+            return {**base, "reply": hold_reply(standing)}
         proposal = {
             "discount_percent": final,
             "cap_percent": cap_pct,
