@@ -1,7 +1,8 @@
 """``discount-manager``: the command line of the negotiator.
 
-Exit codes: 0 ok; 1 a check failed (doctor, offers validate); 2 bad input; 3 the LLM endpoint
-is unreachable or misbehaves; 4 data or local server missing/broken.
+Exit codes: 0 ok (a turn that ran with the typed fallback reply is ok: its JSON carries the
+error); 1 a check failed (doctor, offers validate); 2 bad input; 3 the LLM endpoint is
+unreachable before the turn; 4 data or local server missing/broken.
 """
 
 from __future__ import annotations
@@ -118,30 +119,9 @@ def _ask_approval(neg: Any, session: str, approval: dict[str, Any]) -> Any:
             except ValueError:
                 continue
         try:
-            _check_decision(neg, session, decision)
+            return neg.resume(session, decision, progress=_progress)
         except InputError as e:
             _err(f"error: {e}")
-            continue
-        return neg.resume(session, decision, progress=_progress)
-
-
-def _check_decision(neg: Any, session: str, decision: dict[str, Any]) -> None:
-    """``InputError`` for a decision the offer node would refuse, *before* resuming.
-
-    A resume value the node raises on is kept in the session's pending writes and replayed
-    on every later resume, so a bad ``--percent`` would wedge the session for good.
-    """
-    from graph.validation import check_session_id
-    from nodes.offer import ApprovalDecisionError, parse_decision
-
-    check_session_id(session)
-    pending = neg.pending_approval(session)
-    if not pending:
-        return  # Negotiator.resume reports "no pending approval"
-    try:
-        parse_decision(decision, float(pending["proposed_percent"]))
-    except ApprovalDecisionError as e:
-        raise InputError(str(e)) from e
 
 
 def cmd_chat(args: argparse.Namespace, s: Settings) -> int:
@@ -205,7 +185,6 @@ def cmd_approve(args: argparse.Namespace, s: Settings) -> int:
     if args.percent is not None:
         decision["percent"] = args.percent
     with _negotiator(s) as neg:
-        _check_decision(neg, args.session, decision)
         result = neg.resume(args.session, decision, progress=None if args.json else _progress)
     if args.json:
         _dump(result.as_json())
@@ -242,7 +221,9 @@ def cmd_offers(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_audit(args: argparse.Namespace, s: Settings) -> int:
     from graph.audit import format_audit
+    from graph.validation import check_session_id
 
+    check_session_id(args.session)
     with _negotiator(s) as neg:
         records = neg.state(args.session).get("audit", [])
     if not records:

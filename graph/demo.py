@@ -62,6 +62,12 @@ def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Out) -> 
                 f"    cap {policy['cap_percent']:g}%  model {policy.get('model_percent')}  "
                 f"-> final {policy.get('final_percent')}"
             )
+    if r.approval:
+        out(
+            f"proposed {r.approval['proposed_percent']:g}% (cap {r.approval['cap_percent']:g}%): "
+            "paused for a manager's approval"
+        )
+        return
     if r.offer:
         out(
             f"offer: {r.offer['discount_percent']:g}% (cap {r.offer['cap_percent']:g}%), "
@@ -80,8 +86,14 @@ def play(neg: Negotiator, user: str, session: str, out: Out) -> list[TurnResult]
         r = neg.run_turn(session, user, message)
         if r.approval:
             _print_turn(n, message, r, dialect, out)
-            out(f"manager approval needed ({'; '.join(r.approval['reasons'])}): the demo approves")
+            out(
+                f"manager approval needed ({'; '.join(r.approval['reasons'])}): "
+                "the demo's manager approves"
+            )
+            paused = r.latency_s
             r = neg.resume(session, {"decision": "approve", "approver": "demo-manager"})
+            r.latency_s += paused
+            r.audit = []  # printed above, before the pause
         _print_turn(n, message, r, dialect, out)
         results.append(r)
     return results

@@ -23,6 +23,7 @@ from graph.builder import make_builder
 from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
+from nodes.offer import ApprovalDecisionError, parse_decision
 from stores.models import UnknownUser
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,15 @@ class Negotiator:
     ) -> TurnResult:
         """Resume a session paused for approval with a manager's decision."""
         check_session_id(session)
-        if not self.pending_approval(session):
+        pending = self.pending_approval(session)
+        if not pending:
             raise InputError(f"session {session} has no pending approval")
+        # A value the offer node refuses would be replayed on every later resume and wedge
+        # the session: check it before resuming.
+        try:
+            parse_decision(decision, float(pending["proposed_percent"]))
+        except ApprovalDecisionError as e:
+            raise InputError(str(e)) from e
         user_id = self.state(session).get("user_id", "")
         return self._run(Command(resume=decision), session, user_id, progress)
 

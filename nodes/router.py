@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,10 +120,12 @@ def make_router(services: Services):
                 "error": problem,
             }
 
-        prompt = [SystemMessage(content=render("router", offer_line=_offer_line(state)))]
-        prior = [m for m in state["messages"][:-1] if isinstance(m, AIMessage)][-1:]
-        prompt += [AIMessage(content=str(m.content)[:300]) for m in prior]
-        prompt.append(HumanMessage(content=render("router_turn", message=text)))
+        # The standing offer is the only context the router gets: earlier replies carry codes
+        # and dates that sent the small model into loops.
+        prompt = [
+            SystemMessage(content=render("router", offer_line=_offer_line(state))),
+            HumanMessage(content=render("router_turn", message=text)),
+        ]
         try:
             decision, call = services.llm().call(RouterDecision, prompt, node="router")
         except StructuredOutputError as e:
