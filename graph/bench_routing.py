@@ -47,8 +47,10 @@ def run(s: Settings, scenarios: list[dict], user: str) -> list[tuple[dict, int, 
                     if r.approval:
                         r = neg.resume(f"bench-{sc['id']}", {"decision": "approve"})
                     out.append((sc, i, r))
-                    print(f"{sc['id']} t{i + 1} expect={_expect(sc, i):<13} got={r.route:<13} "
-                          f"{r.latency_s:5.1f}s {'ERR ' + r.error[:60] if r.error else ''}")
+                    print(
+                        f"{sc['id']} t{i + 1} expect={_expect(sc, i):<13} got={r.route:<13} "
+                        f"{r.latency_s:5.1f}s {'ERR ' + r.error[:60] if r.error else ''}"
+                    )
     return out
 
 

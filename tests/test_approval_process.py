@@ -18,7 +18,10 @@ from tests.fakes import price, route
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "graph.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -28,20 +31,32 @@ def env(tmp_path: Path):
     generate(data, users=10, seed=42)
     with FakeOpenAIServer(version="0.32.0") as srv:
         base = {k: v for k, v in os.environ.items() if not k.startswith("SGR_")}
-        yield srv, {
-            **base,
-            "SGR_DATA_DIR": str(data),
-            "SGR_LLM_BASE_URL": srv.url,
-            "SGR_VERIFY_CONSTRAINT": "false",
-        }
+        yield (
+            srv,
+            {
+                **base,
+                "SGR_DATA_DIR": str(data),
+                "SGR_LLM_BASE_URL": srv.url,
+                "SGR_VERIFY_CONSTRAINT": "false",
+            },
+        )
 
 
 def test_pending_approval_is_resumed_by_a_new_process(env) -> None:
     srv, environ = env
     srv.queue(route("negotiate"))
     srv.queue(price(19))
-    first = _cli(environ, "turn", "--user", "user_100", "--session", "p1",
-                 "--message", "Discount or I leave", "--json")
+    first = _cli(
+        environ,
+        "turn",
+        "--user",
+        "user_100",
+        "--session",
+        "p1",
+        "--message",
+        "Discount or I leave",
+        "--json",
+    )
     assert first.returncode == 0, first.stderr
     paused = json.loads(first.stdout)
     assert paused["status"] == "approval_pending"
@@ -49,15 +64,27 @@ def test_pending_approval_is_resumed_by_a_new_process(env) -> None:
     assert paused["approval"]["reasons"] and paused["reply"] is None
 
     # while pending, the customer cannot start another turn
-    blocked = _cli(environ, "turn", "--user", "user_100", "--session", "p1",
-                   "--message", "hello?", "--json")
+    blocked = _cli(
+        environ, "turn", "--user", "user_100", "--session", "p1", "--message", "hello?", "--json"
+    )
     assert blocked.returncode == 2 and "waits for a manager" in blocked.stderr
 
     pending = json.loads(_cli(environ, "offers", "list", "--json").stdout)
     assert [o["status"] for o in pending] == ["approval_pending"]
 
-    done = _cli(environ, "approve", "--session", "p1", "--decision", "approve",
-                "--percent", "16", "--approver", "ann", "--json")
+    done = _cli(
+        environ,
+        "approve",
+        "--session",
+        "p1",
+        "--decision",
+        "approve",
+        "--percent",
+        "16",
+        "--approver",
+        "ann",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "proposed" and result["offer"]["discount_percent"] == 16
@@ -78,8 +105,17 @@ def test_reject_from_another_process_gives_the_unapproved_maximum(env) -> None:
     srv, environ = env
     srv.queue(route("negotiate"))
     srv.queue(price(14))
-    first = _cli(environ, "turn", "--user", "user_109", "--session", "p2",
-                 "--message", "Beat their price", "--json")
+    first = _cli(
+        environ,
+        "turn",
+        "--user",
+        "user_109",
+        "--session",
+        "p2",
+        "--message",
+        "Beat their price",
+        "--json",
+    )
     assert json.loads(first.stdout)["status"] == "approval_pending"  # 14% of 800 = 112 > 100
     done = _cli(environ, "approve", "--session", "p2", "--decision", "reject", "--json")
     result = json.loads(done.stdout)

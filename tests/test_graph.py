@@ -8,8 +8,15 @@ from tests.fakes import price, route, scripted_llm
 
 
 def test_every_path_visits_the_expected_nodes(make_app) -> None:
-    app = make_app(scripted_llm(route("respond"), route("negotiate"), price(5),
-                                route("accept_offer"), route("negotiate")))
+    app = make_app(
+        scripted_llm(
+            route("respond"),
+            route("negotiate"),
+            price(5),
+            route("accept_offer"),
+            route("negotiate"),
+        )
+    )
     cfg = {"configurable": {"thread_id": "paths"}}
     from langchain_core.messages import HumanMessage
 
@@ -20,7 +27,9 @@ def test_every_path_visits_the_expected_nodes(make_app) -> None:
         return [
             next(iter(chunk))
             for chunk in app.graph.stream(
-                {"messages": [HumanMessage(content=text)]}, cfg, context=ctx,
+                {"messages": [HumanMessage(content=text)]},
+                cfg,
+                context=ctx,
                 stream_mode="updates",
             )
         ]
@@ -72,8 +81,9 @@ def test_new_session_starts_from_the_standing_offer(make_app) -> None:
 
 
 def test_accepting_an_expired_offer_is_refused(make_app) -> None:
-    app = make_app(scripted_llm(route("negotiate"), price(6), route("accept_offer")),
-                   offer_ttl_hours=1e-9)
+    app = make_app(
+        scripted_llm(route("negotiate"), price(6), route("accept_offer")), offer_ttl_hours=1e-9
+    )
     app.turn("discount?", user="user_101")
     out = app.turn("deal", user="user_101")
     assert "no longer valid" in out["messages"][-1].content

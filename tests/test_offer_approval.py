@@ -58,7 +58,7 @@ def test_approve_lower_percent(make_app) -> None:
 def test_approve_higher_than_proposed_is_refused(make_app) -> None:
     app = make_app(scripted_llm(route("negotiate"), price(19)))
     app.turn("discount?")
-    with pytest.raises(ValueError, match="within 0..19"):
+    with pytest.raises(ValueError, match=r"within 0\.\.19"):
         app.resume({"decision": "approve", "percent": 20})
 
 

@@ -13,15 +13,22 @@ def _pricing_schema(app, call_index: int) -> dict:
 def test_cascade_order_and_bounds() -> None:
     schema = PricingDecision.model_json_schema()
     assert list(schema["properties"]) == [
-        "churn_analysis", "financial_analysis", "margin_math", "negotiation_position",
-        "discount_percent", "customer_message",
+        "churn_analysis",
+        "financial_analysis",
+        "margin_math",
+        "negotiation_position",
+        "discount_percent",
+        "customer_message",
     ]
     assert all(
         p.get("maxLength") for k, p in schema["properties"].items() if p.get("type") == "string"
     )
     bounded = bounded_pricing_model(7.5).model_json_schema()
     assert bounded["properties"]["discount_percent"] == {
-        "maximum": 7.5, "minimum": 0, "title": "Discount Percent", "type": "number"
+        "maximum": 7.5,
+        "minimum": 0,
+        "title": "Discount Percent",
+        "type": "number",
     }
     assert list(bounded["properties"]) == list(schema["properties"])
 

@@ -18,7 +18,7 @@ def test_router_schema_requires_the_discriminator_and_bounds_strings() -> None:
     assert schema["properties"]["analysis"]["maxLength"] == 160
     for name in ("Negotiate", "AcceptOffer", "Respond"):
         branch = schema["$defs"][name]
-        assert list(branch["properties"])[0] == "action"
+        assert next(iter(branch["properties"])) == "action"
         assert "action" in branch["required"]
         assert "default" not in branch["properties"]["action"]
     assert schema["$defs"]["Respond"]["properties"]["reply"]["maxLength"] == 300
@@ -52,8 +52,11 @@ def test_accept_branch_without_offer_says_so(make_app) -> None:
 
 
 def test_invalid_json_is_repaired_once(make_app) -> None:
-    app = make_app(scripted_llm('{"analysis": "x", "decision": {"action": "dance"}}',
-                                route("respond", reply="Hello!")))
+    app = make_app(
+        scripted_llm(
+            '{"analysis": "x", "decision": {"action": "dance"}}', route("respond", reply="Hello!")
+        )
+    )
     out = app.turn("hi")
     assert out["messages"][-1].content == "Hello!"
     rec = out["audit"][-1]
