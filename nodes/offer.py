@@ -99,6 +99,13 @@ def make_offer(services: Services):
             )
             # Effects of the decision only from here on (the lines above re-run on resume).
             approved, percent, approver = parse_decision(value, p["discount_percent"])
+            still_open = services.ledger().pending_offer(session)  # expires lazily first
+            if still_open is None or still_open.code != pending.code:
+                # expired (or otherwise closed) while it waited: nothing to decide any more
+                closed = services.ledger().get(pending.code)
+                status = closed.status if closed else "unknown"
+                text = f"That proposal is no longer open ({status}). Ask me again for a new offer."
+                return {"messages": [AIMessage(content=text)], "status": status}
             if approved:
                 p["approval"] = f"approved by {approver}"
                 record = services.ledger().decide(

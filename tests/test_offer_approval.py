@@ -100,3 +100,14 @@ def test_pending_approval_survives_a_new_process(settings) -> None:
     assert done.status == "proposed"
     offers = second.services.ledger().list("user_100")
     assert [(o.discount_percent, o.status) for o in offers] == [(17, "proposed")]
+
+
+def test_proposal_that_expired_while_pending_is_not_issued(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)), offer_ttl_hours=1e-9)
+    app.turn("discount?")
+    code = _pending(app)["code"]
+    out = app.resume({"decision": "approve"})
+    assert "no longer open (expired)" in out["messages"][-1].content
+    assert out["status"] == "expired"
+    assert app.services.ledger().get(code).status == "expired"
+    assert out.get("offers", []) == []

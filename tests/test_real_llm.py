@@ -9,6 +9,7 @@ The server is installed and started if nothing answers at ``SGR_LLM_BASE_URL``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,8 +84,12 @@ def endpoint() -> Iterator[Settings]:
     if local_llm.endpoint_alive(base.llm_base_url):
         yield base
         return
-    local_llm.install(base)
-    info = local_llm.start(base)
+    def progress(text: str) -> None:  # pytest captures output; long setup stays visible
+        print(f"[real_llm] {text}", file=sys.__stderr__, flush=True)
+
+    progress("no endpoint at SGR_LLM_BASE_URL: installing/starting the local vLLM CPU server")
+    local_llm.install(base, progress=progress)
+    info = local_llm.start(base, progress=progress)
     try:
         yield base.model_copy(update={"llm_base_url": info.base_url})
     finally:
