@@ -162,8 +162,9 @@ def cmd_history(args: argparse.Namespace, s: Settings) -> int:
         _dump(turns)
         return 0
     for t in turns:
+        extra = f" [{t['route']}" + (f", {t['status']}" if t["status"] else "") + "]"
         print(f"[{t['turn']}] you> {t['customer']}")
-        print(f"    agent> {t['reply']}")
+        print(f"    agent{extra if t['route'] else ''}> {t['reply']}")
     return 0
 
 

@@ -200,11 +200,33 @@ class Negotiator:
         )
 
     def history(self, session: str) -> list[dict[str, Any]]:
-        """The session's turns read back from the checkpoints: customer text and reply."""
+        """The session's turns read back from the checkpoints.
+
+        Each turn: the customer's text, the reply, and the route, status and offer as the
+        turn's last checkpoint recorded them.
+        """
+        ends: dict[int, dict[str, Any]] = {}
+        for snap in self.app.get_state_history(self._config(session)):  # newest first
+            turn = int(snap.values.get("turn", 0))
+            if turn and turn not in ends:
+                ends[turn] = snap.values
         turns: list[dict[str, Any]] = []
         for m in self.state(session).get("messages", []):
             if isinstance(m, HumanMessage):
-                turns.append({"turn": len(turns) + 1, "customer": m.content, "reply": None})
+                n = len(turns) + 1
+                end = ends.get(n, {})
+                proposal = end.get("proposal") or {}
+                turns.append(
+                    {
+                        "turn": n,
+                        "customer": m.content,
+                        "reply": None,
+                        "route": end.get("route"),
+                        "status": end.get("status"),
+                        "offer_code": proposal.get("code"),
+                        "error": end.get("error"),
+                    }
+                )
             elif isinstance(m, AIMessage) and turns:
                 turns[-1]["reply"] = m.content
         return turns

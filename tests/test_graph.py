@@ -64,6 +64,9 @@ def test_multiturn_session_survives_reopening_the_checkpointer(settings) -> None
         history = neg.history("multi")
         state = neg.state("multi")
     assert [h["customer"] for h in history] == [t for t, _ in turns]
+    assert [h["route"] for h in history] == ["negotiate", "negotiate", "accept_offer"]
+    assert [h["status"] for h in history] == ["proposed", "proposed", "accepted"]
+    assert history[1]["offer_code"] == results[1].offer["code"]
     assert all(h["reply"] for h in history)
     assert [o["discount_percent"] for o in state["offers"]] == [4, 7]
     assert state["pricing_rounds"] == 2
