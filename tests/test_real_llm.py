@@ -84,6 +84,7 @@ def endpoint() -> Iterator[Settings]:
     if local_llm.endpoint_alive(base.llm_base_url):
         yield base
         return
+
     def progress(text: str) -> None:  # pytest captures output; long setup stays visible
         print(f"[real_llm] {text}", file=sys.__stderr__, flush=True)
 
