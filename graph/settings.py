@@ -71,6 +71,12 @@ class Settings(BaseSettings):
             self.checkpoint_db = self.data_dir / "checkpoints.sqlite"
         return self
 
+    def with_data_dir(self, data_dir: Path | str) -> Settings:
+        """A copy on another data dir, its checkpoint DB derived again from it."""
+        return Settings.model_validate(
+            {**self.model_dump(), "data_dir": Path(data_dir), "checkpoint_db": None}
+        )
+
     @property
     def hot_db(self) -> Path:
         """SQLite hot store (live sessions, offer ledger)."""

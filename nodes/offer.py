@@ -61,6 +61,7 @@ def make_offer(services: Services):
 
     def offer(state: NegotiationState, config: RunnableConfig) -> dict[str, Any]:
         p = dict(state["proposal"] or {})
+        ledger = services.ledger()
         session = str(config["configurable"]["thread_id"])
         user, turn = state["user_id"], state.get("turn", 0)
         standing = state.get("standing_offer")
@@ -74,11 +75,11 @@ def make_offer(services: Services):
             "ttl_hours": s.offer_ttl_hours,
         }
         if not p["approval_reasons"]:
-            record = services.ledger().propose(
+            record = ledger.propose(
                 **write, discount_percent=p["discount_percent"], status="proposed"
             )
         else:
-            pending = services.ledger().propose(
+            pending = ledger.propose(
                 **write, discount_percent=p["discount_percent"], status="approval_pending"
             )
             no_approval = max(max_unapproved_percent(p["cart_value"], p["cap_percent"], s), floor)
@@ -99,16 +100,16 @@ def make_offer(services: Services):
             )
             # Effects of the decision only from here on (the lines above re-run on resume).
             approved, percent, approver = parse_decision(value, p["discount_percent"])
-            still_open = services.ledger().pending_offer(session)  # expires lazily first
+            still_open = ledger.pending_offer(session)  # expires lazily first
             if still_open is None or still_open.code != pending.code:
                 # expired (or otherwise closed) while it waited: nothing to decide any more
-                closed = services.ledger().get(pending.code)
+                closed = ledger.get(pending.code)
                 status = closed.status if closed else "unknown"
                 text = f"That proposal is no longer open ({status}). Ask me again for a new offer."
                 return {"messages": [AIMessage(content=text)], "status": status}
             if approved:
                 p["approval"] = f"approved by {approver}"
-                record = services.ledger().decide(
+                record = ledger.decide(
                     pending.code,
                     approved=True,
                     decided_by=approver,
@@ -116,11 +117,11 @@ def make_offer(services: Services):
                 )
             else:
                 p["approval"] = f"rejected by {approver}"
-                services.ledger().decide(pending.code, approved=False, decided_by=approver)
+                ledger.decide(pending.code, approved=False, decided_by=approver)
                 if no_approval <= floor:
                     reply = hold_reply(standing)
                     return {"messages": [AIMessage(content=reply)], "status": "rejected"}
-                record = services.ledger().propose(
+                record = ledger.propose(
                     **write, slot="fallback", discount_percent=no_approval, status="proposed"
                 )
         data = record.model_dump(mode="json")

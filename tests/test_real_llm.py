@@ -80,29 +80,22 @@ SESSIONS = [
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[Settings]:
     """Settings pointing at a live server; starts (and later stops) the local one if needed."""
-    base = Settings()
-    if local_llm.endpoint_alive(base.llm_base_url):
-        yield base
-        return
 
     def progress(text: str) -> None:  # pytest captures output; long setup stays visible
         print(f"[real_llm] {text}", file=sys.__stderr__, flush=True)
 
-    progress("no endpoint at SGR_LLM_BASE_URL: installing/starting the local vLLM CPU server")
-    local_llm.install(base, progress=progress)
-    info = local_llm.start(base, progress=progress)
+    base = Settings()
+    settings, started = local_llm.ensure_endpoint(base, progress)
     try:
-        yield base.model_copy(update={"llm_base_url": info.base_url})
+        yield settings
     finally:
-        if not info.already_running:
+        if started:
             local_llm.stop(base)
 
 
 @pytest.fixture
 def real_settings(endpoint: Settings, tmp_path: Path) -> Iterator[Settings]:
-    s = Settings.model_validate(
-        {**endpoint.model_dump(), "data_dir": tmp_path / "data", "checkpoint_db": None}
-    )
+    s = endpoint.with_data_dir(tmp_path / "data")
     generate(s.data_dir, users=10, seed=42)
     yield s
     reset_feature_stores(s.data_dir)
