@@ -242,3 +242,12 @@ class Negotiator:
             elif isinstance(m, AIMessage) and turns:
                 turns[-1]["reply"] = m.content
         return turns
+
+
+@contextmanager
+def open_negotiator(services: Services) -> Iterator[Negotiator]:
+    """A ``Negotiator`` on the checkpoint DB of ``services.settings`` (data dir created)."""
+    s = services.settings
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    with open_checkpointer(str(s.checkpoint_db)) as saver:
+        yield Negotiator(services, saver)
