@@ -11,7 +11,7 @@ from decimal import ROUND_FLOOR, Decimal
 from pydantic import BaseModel, ConfigDict
 
 from graph.settings import Settings
-from stores.models import CustomerFeatures
+from stores.models import CustomerFeatures, discount_amount
 
 
 class CapDecision(BaseModel):
@@ -82,7 +82,7 @@ def compute_cap(f: CustomerFeatures, s: Settings) -> CapDecision:
         cap_percent=max(percent, 0.0),
         amount_cap_applied=amount_cap,
         low_churn_ceiling_applied=ceiling,
-        max_amount=round(f.cart_value * max(percent, 0.0) / 100, 2),
+        max_amount=discount_amount(f.cart_value, max(percent, 0.0)),
     )
 
 

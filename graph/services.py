@@ -14,6 +14,7 @@ from graph.settings import Settings, get_settings
 from graph.sgr_client import LLMUnavailableError, StructuredLLM, detect_dialect
 
 if TYPE_CHECKING:
+    from stores.audit import AuditLog
     from stores.features import FeatureStore
     from stores.ledger import OfferLedger
 
@@ -95,10 +96,16 @@ class Services:
         """The process-wide feature store of the data dir."""
         from stores.features import get_feature_store
 
-        return get_feature_store(self.settings)
+        return get_feature_store(self.settings.hot_db, self.settings.cold_db)
+
+    def audit_log(self) -> AuditLog:
+        """The process-wide audit trail (append-only, beside the ledger)."""
+        from stores.audit import get_audit_log
+
+        return get_audit_log(self.settings.ledger_db)
 
     def ledger(self) -> OfferLedger:
         """The process-wide offer ledger of the data dir."""
         from stores.ledger import get_ledger
 
-        return get_ledger(self.settings)
+        return get_ledger(self.settings.ledger_db)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,16 +19,16 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
+from graph.approval import ApprovalDecisionError, parse_decision
 from graph.builder import make_builder
+from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
-from nodes.offer import ApprovalDecisionError, parse_decision
 from stores.models import UnknownUser
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
 NODE_LABELS = {
     "router": "routing",
     "retrieval": "retrieving",

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stores.files import data_files
+
 Dialect = Literal["auto", "structured_outputs", "guided_json", "response_format"]
 
 
@@ -79,13 +81,18 @@ class Settings(BaseSettings):
 
     @property
     def hot_db(self) -> Path:
-        """SQLite hot store (live sessions, offer ledger)."""
-        return self.data_dir / "hot.sqlite"
+        """SQLite hot store (live sessions)."""
+        return data_files(self.data_dir).hot
 
     @property
     def cold_db(self) -> Path:
         """DuckDB cold store (customer analytics)."""
-        return self.data_dir / "cold.duckdb"
+        return data_files(self.data_dir).cold
+
+    @property
+    def ledger_db(self) -> Path:
+        """SQLite offer ledger (never touched by ``setup-data``)."""
+        return data_files(self.data_dir).ledger
 
     @property
     def server_root(self) -> str:

@@ -1,4 +1,8 @@
-"""Typed graph state. The input is narrower than the state: a turn is just new messages."""
+"""Typed graph state. The input is narrower than the state: a turn is just new messages.
+
+Each field says which node writes it and whether the router resets it at the start of
+every turn ("per turn") or it carries over between turns ("session").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from stores.models import OfferStatus
+
 Route = Literal["negotiate", "accept_offer", "respond"]
+TurnStatus = OfferStatus | Literal["final", "invalid"]
 
 
 @dataclass
@@ -19,26 +26,108 @@ class NegotiationContext:
     user_id: str = ""
 
 
+class OfferData(TypedDict):
+    """A ledger row as plain data (``stores.models.Offer.model_dump(mode="json")``)."""
+
+    code: str
+    user_id: str
+    session_id: str
+    turn: int
+    slot: str
+    discount_percent: float
+    cap_percent: float
+    cart_value: float
+    amount: float
+    status: OfferStatus
+    created_at: str
+    expires_at: str
+    decided_by: str | None
+
+
+class Proposal(TypedDict, total=False):
+    """An offer priced by ``pricing``, not yet issued; ``offer`` adds ``code``/``approval``."""
+
+    discount_percent: float
+    cap_percent: float
+    cart_value: float
+    amount: float
+    message: str  # the customer-facing words (already checked)
+    reasoning: dict[str, Any]  # the SGR cascade, for the approver and the audit
+    approval_reasons: list[str]  # empty: no manager needed
+    approval: str  # "approved by X" / "rejected by X"
+    code: str  # the issued code
+
+
+class AuditRecord(TypedDict, total=False):
+    """One SGR call (``graph.sgr_client.SGRCall.as_dict``) plus the turn and the policy."""
+
+    node: str
+    schema: str
+    dialect: str
+    model: str
+    parsed: dict[str, Any] | None
+    raw: list[str]
+    errors: list[str]
+    repairs: int
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reasons: list[str]
+    turn: int
+    policy: dict[str, Any]  # pricing only: cap, model percent, floor, final percent
+
+
+class ApprovalRequest(TypedDict):
+    """The payload of the ``offer`` node's ``interrupt()``: what a manager decides on."""
+
+    type: Literal["approval"]
+    session: str
+    user_id: str
+    code: str
+    cart_value: float
+    cap_percent: float
+    proposed_percent: float
+    amount: float
+    reasons: list[str]
+    reasoning: dict[str, Any]
+    no_approval_percent: float
+
+
 class InputState(TypedDict):
     """What a caller sends each turn."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation; a turn appends the customer's message, the graph appends one reply."""
 
 
 class NegotiationState(InputState, total=False):
     """Everything a negotiation session remembers between turns (checkpointed per thread)."""
 
-    user_id: str  # from the run context / config, never from a message
-    turn: int  # turns started in this session
+    user_id: str
+    """router, session: the customer, from the run context / config, never from a message."""
+    turn: int
+    """router, session: turns started in this session."""
     route: Route | None
-    reply: str | None  # text the respond node will send
-    requested_percent: float | None  # the customer's explicit ask this turn
-    features: dict[str, Any] | None  # CustomerFeatures as plain data
-    cap: dict[str, Any] | None  # CapDecision as plain data
-    proposal: dict[str, Any] | None  # priced, not yet issued offer of this turn
-    offers: Annotated[list[dict[str, Any]], operator.add]  # offers made in this session
-    standing_offer: dict[str, Any] | None  # the customer's live offer (any session)
+    """router (retrieval/pricing may demote to respond), per turn: the branch taken."""
+    reply: str | None
+    """router/retrieval/pricing, per turn: text the respond node will send."""
+    requested_percent: float | None
+    """router, per turn: the percent the customer explicitly asked for."""
+    features: dict[str, Any] | None
+    """retrieval, session: ``CustomerFeatures`` as plain data (last lookup)."""
+    cap: dict[str, Any] | None
+    """retrieval, session: ``graph.policy.CapDecision`` as plain data (last lookup)."""
+    proposal: Proposal | None
+    """pricing, then offer, per turn: the priced offer of this turn."""
+    offers: Annotated[list[OfferData], operator.add]
+    """offer, session (appended): offers issued in this session."""
+    standing_offer: OfferData | None
+    """retrieval/offer/accept, session: the customer's live offer (any session)."""
     pricing_rounds: int
-    audit: Annotated[list[dict[str, Any]], operator.add]  # one record per SGR call
-    error: str | None  # what went wrong this turn (None when nothing did)
-    status: str | None  # offer status of this turn: proposed, approval_pending, accepted...
+    """pricing, session: pricing rounds spent in this session."""
+    audit: Annotated[list[AuditRecord], operator.add]
+    """router/pricing, session (appended): one record per SGR call."""
+    error: str | None
+    """any node, per turn: what went wrong this turn (``None`` when nothing did)."""
+    status: TurnStatus | None
+    """pricing/offer/accept, per turn: the offer status this turn ended with."""

@@ -14,38 +14,16 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 
-from graph.policy import floor_half, max_unapproved_percent
+from graph.approval import parse_decision
+from graph.policy import max_unapproved_percent
 from graph.services import Services
-from graph.state import NegotiationState
-from nodes.pricing import hold_reply
+from graph.state import ApprovalRequest, NegotiationState, OfferData
+from nodes.shared import floor_percent, hold_reply
 
 log = logging.getLogger(__name__)
 
 
-class ApprovalDecisionError(ValueError):
-    """A resume value that is not a valid approval decision."""
-
-
-def parse_decision(value: Any, proposed: float) -> tuple[bool, float | None, str]:
-    """``(approved, percent or None, approver)`` from a resume value.
-
-    Accepts ``{"decision": "approve"|"reject", "percent": x, "approver": name}`` or the bare
-    strings ``"approve"`` / ``"reject"``. An approved percent may only lower the proposal.
-    """
-    if isinstance(value, str):
-        value = {"decision": value}
-    if not isinstance(value, dict) or value.get("decision") not in ("approve", "reject"):
-        raise ApprovalDecisionError(f"resume with decision approve or reject, not {value!r}")
-    approver = str(value.get("approver") or "manager")[:64]
-    percent = value.get("percent")
-    if percent is not None:
-        percent = floor_half(float(percent))
-        if not 0 <= percent <= proposed:
-            raise ApprovalDecisionError(f"approved percent must be within 0..{proposed:g}")
-    return value["decision"] == "approve", percent, approver
-
-
-def offer_reply(message: str, offer: dict[str, Any]) -> str:
+def offer_reply(message: str, offer: OfferData) -> str:
     """The customer-facing text: the model's words plus the code's authoritative terms."""
     expires = str(offer["expires_at"])[:16].replace("T", " ")
     terms = (
@@ -65,7 +43,7 @@ def make_offer(services: Services):
         session = str(config["configurable"]["thread_id"])
         user, turn = state["user_id"], state.get("turn", 0)
         standing = state.get("standing_offer")
-        floor = float(standing["discount_percent"]) if standing else 0.0
+        floor = floor_percent(standing)
         write = {
             "session_id": session,
             "turn": turn,
@@ -83,23 +61,23 @@ def make_offer(services: Services):
                 **write, discount_percent=p["discount_percent"], status="approval_pending"
             )
             no_approval = max(max_unapproved_percent(p["cart_value"], p["cap_percent"], s), floor)
-            value = interrupt(
-                {
-                    "type": "approval",
-                    "session": session,
-                    "user_id": user,
-                    "code": pending.code,
-                    "cart_value": p["cart_value"],
-                    "cap_percent": p["cap_percent"],
-                    "proposed_percent": p["discount_percent"],
-                    "amount": p["amount"],
-                    "reasons": p["approval_reasons"],
-                    "reasoning": p["reasoning"],
-                    "no_approval_percent": no_approval,
-                }
-            )
+            request: ApprovalRequest = {
+                "type": "approval",
+                "session": session,
+                "user_id": user,
+                "code": pending.code,
+                "cart_value": p["cart_value"],
+                "cap_percent": p["cap_percent"],
+                "proposed_percent": p["discount_percent"],
+                "amount": p["amount"],
+                "reasons": p["approval_reasons"],
+                "reasoning": p["reasoning"],
+                "no_approval_percent": no_approval,
+            }
+            value = interrupt(request)
             # Effects of the decision only from here on (the lines above re-run on resume).
-            approved, percent, approver = parse_decision(value, p["discount_percent"])
+            choice = parse_decision(value, p["discount_percent"])
+            approved, percent, approver = choice.approved, choice.percent, choice.approver
             still_open = ledger.pending_offer(session)  # expires lazily first
             if still_open is None or still_open.code != pending.code:
                 # expired (or otherwise closed) while it waited: nothing to decide any more
@@ -124,7 +102,7 @@ def make_offer(services: Services):
                 record = ledger.propose(
                     **write, slot="fallback", discount_percent=no_approval, status="proposed"
                 )
-        data = record.model_dump(mode="json")
+        data: OfferData = record.model_dump(mode="json")  # type: ignore[assignment]
         return {
             "messages": [AIMessage(content=offer_reply(p["message"], data))],
             "offers": [data],

@@ -8,7 +8,6 @@ priced proposal goes to the ``offer`` node, which owns every side effect.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,10 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from graph.policy import approval_reasons, clamp_offer
 from graph.services import Services
-from graph.sgr_client import LLMUnavailableError, StructuredOutputError
-from graph.state import NegotiationState
-from nodes.router import FALLBACK_REPLY, last_human_text
+from graph.state import NegotiationState, Proposal
+from nodes.shared import (
+    floor_percent,
+    hold_reply,
+    last_human_text,
+    safe_customer_message,
+    sgr_step,
+)
 from prompts import render
+from stores.models import discount_amount
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +53,6 @@ def bounded_pricing_model(cap_percent: float) -> type[PricingDecision]:
     )
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-
-
-def safe_customer_message(message: str, percent: float) -> str:
-    """The model's message if it states no number but the final percent, else a template.
-
-    Keeps internal figures (margin, churn, cap) and wrong percents out of the reply.
-    """
-    allowed = {f"{percent:g}", f"{percent:.1f}", f"{percent:.0f}"}
-    if all(n.replace(",", ".") in allowed for n in _NUMBER.findall(message)):
-        return message.strip()
-    return "Thanks for shopping with us. Here is what I can do for you."
-
-
-def hold_reply(standing: dict[str, Any] | None) -> str:
-    """The reply when no better offer can be made: the standing one holds, or none at all."""
-    if standing:
-        pct = float(standing["discount_percent"])
-        return f"I can't go beyond {pct:g}%; your code {standing['code']} still stands."
-    return "I'm sorry, I can't offer a discount on this cart right now."
-
-
 def _offers_text(state: NegotiationState) -> str:
     offers = [f"{o['discount_percent']:g}%" for o in state.get("offers") or []]
     standing = state.get("standing_offer")
@@ -86,7 +69,7 @@ def make_pricing(services: Services):
         f, cap = state["features"] or {}, state["cap"] or {}
         cap_pct = float(cap["cap_percent"])
         standing = state.get("standing_offer")
-        floor = float(standing["discount_percent"]) if standing else 0.0
+        floor = floor_percent(standing)
         rounds = state.get("pricing_rounds", 0)
         turn = state.get("turn", 0)
 
@@ -122,20 +105,21 @@ def make_pricing(services: Services):
             ),
             HumanMessage(content=last_human_text(state["messages"])),
         ]
-        try:
-            decision, call = services.llm().call(
-                model, prompt, node="pricing", schema=model.model_json_schema()
-            )
-        except StructuredOutputError as e:
-            log.warning("pricing fell back: %s", e)
-            rec = {**e.call.as_dict(), "turn": turn, "policy": {"cap_percent": cap_pct}}
-            return {"reply": FALLBACK_REPLY, "error": str(e), "audit": [rec]}
-        except LLMUnavailableError as e:
-            log.error("pricing: %s", e)
-            return {"reply": FALLBACK_REPLY, "error": str(e)}
+        step = sgr_step(
+            services,
+            model,
+            prompt,
+            node="pricing",
+            turn=turn,
+            schema=model.model_json_schema(),
+            policy={"cap_percent": cap_pct},
+        )
+        decision = step.decision
+        if decision is None:
+            return step.fallback()
 
         final = clamp_offer(decision.discount_percent, floor, cap_pct)
-        amount = round(f["cart_value"] * final / 100, 2)
+        amount = discount_amount(f["cart_value"], final)
         policy = {
             "cap_percent": cap_pct,
             "cap": cap,
@@ -144,11 +128,11 @@ def make_pricing(services: Services):
             "final_percent": final,
             "clamped": final != decision.discount_percent,
         }
-        rec = {**call.as_dict(), "turn": turn, "policy": policy}
+        rec = {**(step.record or {}), "policy": policy}
         base: dict[str, Any] = {"pricing_rounds": rounds + 1, "audit": [rec]}
         if final <= floor:
             return {**base, "reply": hold_reply(standing)}
-        proposal = {
+        proposal: Proposal = {
             "discount_percent": final,
             "cap_percent": cap_pct,
             "cart_value": f["cart_value"],

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from graph.state import NegotiationState
-from nodes.router import FALLBACK_REPLY
+from nodes.shared import FALLBACK_REPLY
 
 
 def respond(state: NegotiationState) -> dict[str, Any]:

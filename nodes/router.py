@@ -5,23 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
 from graph.services import Services
-from graph.sgr_client import LLMUnavailableError, StructuredOutputError
 from graph.state import NegotiationContext, NegotiationState
 from graph.validation import message_problem
+from nodes.shared import last_human_text, sgr_step
 from prompts import render
 
 log = logging.getLogger(__name__)
-
-FALLBACK_REPLY = (
-    "Sorry, I couldn't process that just now. Your current offer, if any, is unchanged; "
-    "please try again in a moment."
-)
 
 
 class _Action(BaseModel):
@@ -57,14 +52,6 @@ class RouterDecision(BaseModel):
 
     analysis: str = Field(..., max_length=160, description="what the customer wants, briefly")
     decision: Annotated[Negotiate | AcceptOffer | Respond, Field(discriminator="action")]
-
-
-def last_human_text(messages: list[AnyMessage]) -> str:
-    """The text of the newest customer message ('' if none)."""
-    for m in reversed(messages):
-        if isinstance(m, HumanMessage):
-            return m.content if isinstance(m.content, str) else str(m.content)
-    return ""
 
 
 def session_user(state: NegotiationState, runtime: Runtime, config: RunnableConfig) -> str:
@@ -126,18 +113,12 @@ def make_router(services: Services):
             SystemMessage(content=render("router", offer_line=_offer_line(state))),
             HumanMessage(content=render("router_turn", message=text)),
         ]
-        try:
-            decision, call = services.llm().call(RouterDecision, prompt, node="router")
-        except StructuredOutputError as e:
-            log.warning("router fell back: %s", e)
-            rec = {**e.call.as_dict(), "turn": turn}
-            return {**reset, "reply": FALLBACK_REPLY, "error": str(e), "audit": [rec]}
-        except LLMUnavailableError as e:
-            log.error("router: %s", e)
-            return {**reset, "reply": FALLBACK_REPLY, "error": str(e)}
+        step = sgr_step(services, RouterDecision, prompt, node="router", turn=turn)
+        if step.decision is None:
+            return {**reset, **step.fallback()}
 
-        action = decision.decision
-        update = {**reset, "route": action.action, "audit": [{**call.as_dict(), "turn": turn}]}
+        action = step.decision.decision
+        update = {**reset, "route": action.action, "audit": step.audit}
         if isinstance(action, Respond):
             update["reply"] = action.reply
         elif isinstance(action, Negotiate):

@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from graph.settings import Settings
-
 log = logging.getLogger(__name__)
 
 
@@ -36,37 +34,33 @@ def _identity(paths: tuple[Path, ...]) -> _Identity:
 
 
 class StoreCache(Generic[S]):
-    """One store per data dir; a stat per ``get`` detects replaced files."""
+    """One store per tuple of files; a stat per ``get`` detects replaced files."""
 
-    def __init__(
-        self,
-        opener: Callable[[Settings], S],
-        files: Callable[[Settings], tuple[Path, ...]],
-    ) -> None:
+    def __init__(self, opener: Callable[..., S]) -> None:
         self._opener = opener
-        self._files = files
         self._lock = threading.Lock()
-        self._entries: dict[Path, tuple[_Identity, S]] = {}
+        self._entries: dict[tuple[Path, ...], tuple[_Identity, S]] = {}
 
-    def get(self, settings: Settings) -> S:
-        """The cached store for ``settings.data_dir``, (re)opened when needed."""
-        key = Path(settings.data_dir).resolve()
-        ident = _identity(self._files(settings))
+    def get(self, *paths: Path) -> S:
+        """The cached store on ``paths`` (``opener(*paths)``), reopened when a file changed."""
+        key = tuple(Path(p).resolve() for p in paths)
+        ident = _identity(key)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == ident:
                 return entry[1]
             if entry is not None:
                 # Threads may still hold the old instance: let GC close it, do not yank it.
-                log.info("store files under %s were replaced: reopening", key)
-            store = self._opener(settings)
-            self._entries[key] = (_identity(self._files(settings)), store)
+                log.info("store files %s were replaced: reopening", [str(p) for p in key])
+            store = self._opener(*key)
+            self._entries[key] = (_identity(key), store)
             return store
 
-    def reset(self, data_dir: Path | None = None) -> None:
-        """Close and forget the store of ``data_dir`` (all stores when ``None``)."""
+    def reset(self, directory: Path | None = None) -> None:
+        """Close and forget the stores with files under ``directory`` (all when ``None``)."""
+        root = None if directory is None else Path(directory).resolve()
         with self._lock:
-            keys = list(self._entries) if data_dir is None else [Path(data_dir).resolve()]
+            keys = [k for k in self._entries if root is None or k[0].parent == root]
             for key in keys:
                 entry = self._entries.pop(key, None)
                 if entry is not None:

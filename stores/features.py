@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from graph.settings import Settings, get_settings
 from stores._cache import StoreCache
 from stores.cold import ColdStore
 from stores.hot import HotStore
@@ -22,11 +21,11 @@ class FeatureStore:
         self.cold = cold
 
     @classmethod
-    def open(cls, settings: Settings) -> FeatureStore:
-        """Open both stores of ``settings.data_dir`` (``StoreNotFoundError`` if missing)."""
-        hot = HotStore(settings.hot_db)
+    def open(cls, hot_db: Path, cold_db: Path) -> FeatureStore:
+        """Open both stores (``StoreNotFoundError`` if a file is missing)."""
+        hot = HotStore(hot_db)
         try:
-            cold = ColdStore(settings.cold_db)
+            cold = ColdStore(cold_db)
         except BaseException:
             hot.close()
             raise
@@ -64,12 +63,12 @@ class FeatureStore:
         self.cold.close()
 
 
-_CACHE: StoreCache[FeatureStore] = StoreCache(FeatureStore.open, lambda s: (s.hot_db, s.cold_db))
+_CACHE: StoreCache[FeatureStore] = StoreCache(FeatureStore.open)
 
 
-def get_feature_store(settings: Settings | None = None) -> FeatureStore:
-    """The process-wide feature store of ``settings.data_dir`` (opened once, reused)."""
-    return _CACHE.get(settings or get_settings())
+def get_feature_store(hot_db: Path, cold_db: Path) -> FeatureStore:
+    """The process-wide feature store on these two files (opened once, reused)."""
+    return _CACHE.get(hot_db, cold_db)
 
 
 def reset_feature_stores(data_dir: Path | None = None) -> None:

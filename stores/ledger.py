@@ -16,30 +16,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from graph.settings import Settings, get_settings
 from stores._cache import StoreCache
 from stores._sqlite import SqliteConnection
 from stores._time import to_text, utc_now
 from stores.codes import new_code, normalize_code
 from stores.errors import OfferError, OfferReason
-from stores.models import LIVE_STATUSES, Offer, OfferValidation
+from stores.models import LIVE_STATUSES, Offer, OfferValidation, discount_amount
 
 __all__ = [
     "OfferError",
     "OfferLedger",
     "get_ledger",
-    "offer_amount",
     "reset_ledgers",
 ]
 
 log = logging.getLogger(__name__)
 
 _CODE_ATTEMPTS = 8
-
-
-def offer_amount(cart_value: float, discount_percent: float) -> float:
-    """The discount in currency: ``round(cart_value * discount_percent / 100, 2)``."""
-    return round(cart_value * discount_percent / 100, 2)
 
 
 class OfferLedger:
@@ -133,7 +126,7 @@ class OfferLedger:
             "discount_percent": discount_percent,
             "cap_percent": cap_percent,
             "cart_value": cart_value,
-            "amount": offer_amount(cart_value, discount_percent),
+            "amount": discount_amount(cart_value, discount_percent),
             "status": status,
             "created_at": to_text(moment),
             "expires_at": to_text(moment + timedelta(hours=ttl_hours)),
@@ -215,7 +208,7 @@ class OfferLedger:
                     "status": "proposed" if approved else "rejected",
                     "decided_by": decided_by,
                     "discount_percent": percent,
-                    "amount": offer_amount(offer.cart_value, percent),
+                    "amount": discount_amount(offer.cart_value, percent),
                 },
             )
             decided = self.get(offer.code)
@@ -268,12 +261,12 @@ def _refusal(offer: Offer | None, user_id: str, now: datetime) -> OfferReason | 
     return None
 
 
-_CACHE: StoreCache[OfferLedger] = StoreCache(lambda s: OfferLedger(s.hot_db), lambda s: (s.hot_db,))
+_CACHE: StoreCache[OfferLedger] = StoreCache(OfferLedger)
 
 
-def get_ledger(settings: Settings | None = None) -> OfferLedger:
-    """The process-wide ledger of ``settings.data_dir`` (opened once, reused)."""
-    return _CACHE.get(settings or get_settings())
+def get_ledger(path: Path) -> OfferLedger:
+    """The process-wide ledger on ``path`` (opened once, reused)."""
+    return _CACHE.get(path)
 
 
 def reset_ledgers(data_dir: Path | None = None) -> None:

@@ -16,6 +16,11 @@ OfferStatus = Literal[
 LIVE_STATUSES: frozenset[OfferStatus] = frozenset({"proposed", "approval_pending"})
 
 
+def discount_amount(cart_value: float, discount_percent: float) -> float:
+    """The discount in currency: ``round(cart_value * discount_percent / 100, 2)``."""
+    return round(cart_value * discount_percent / 100, 2)
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

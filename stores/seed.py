@@ -1,7 +1,7 @@
 """Deterministic synthetic data for both stores (``discount-manager setup-data``).
 
 The first ten users are hand-designed so that every policy branch occurs (defaults of
-``graph.settings.Settings``: churn_high 0.7, churn_low 0.3, ltv_bonus_threshold 2000,
+the negotiator's settings: churn_high 0.7, churn_low 0.3, ltv_bonus_threshold 2000,
 max_share 0.5, Low inventory x0.5, Critical x0, low-churn ceiling 5 %, amount cap 150;
 "cap" below = margin x share x inventory factor, then the ceilings):
 
@@ -22,8 +22,9 @@ user_109  0.71   2400.00  High      0.30     800.00  just above 0.7: 15% = $120 
 
 Users beyond the tenth (``user_110`` ...) are random but deterministic: DuckDB SQL over
 ``range()`` with an integer hash of (row, salt), salts drawn from ``random.Random(seed)``.
-Both files are written to temporary names and renamed into place, so a failure never
-leaves a half-written store. Re-seeding replaces the hot file, offers included.
+Both files are built under temporary names, so a failure never leaves a half-written store.
+The cold file is renamed into place; an existing hot file is refilled in one transaction
+(see ``_install_hot``). The offer ledger has a file of its own and is never touched.
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel, ConfigDict
 
-from graph.settings import Settings
 from stores._time import to_text
 from stores.features import reset_feature_stores
-from stores.ledger import reset_ledgers
+from stores.files import data_files
 from stores.models import Inventory
 from stores.sql import sql
 
@@ -94,31 +94,30 @@ def generate(
         raise ValueError("users must be at least 1")
     started = time.perf_counter()
     say = _reporter(progress)
-    settings = Settings(data_dir=Path(data_dir))
-    data_dir = settings.data_dir
+    data_dir = Path(data_dir)
+    files = data_files(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}.tmp"
-    tmp_hot = data_dir / f".{settings.hot_db.name}.{tag}"
-    tmp_cold = data_dir / f".{settings.cold_db.name}.{tag}"
+    tmp_hot = data_dir / f".{files.hot.name}.{tag}"
+    tmp_cold = data_dir / f".{files.cold.name}.{tag}"
     salts = _salts(seed)
     try:
         _remove(tmp_hot, tmp_cold, *_sidecars(tmp_hot, tmp_cold))
         _build_cold(tmp_cold, users, salts)
         say(f"cold store: {users:,} users")
         _build_hot(tmp_hot, users, salts, say)
+        _install_hot(tmp_hot, files.hot)
         reset_feature_stores(data_dir)
-        reset_ledgers(data_dir)
-        _remove(*_sidecars(settings.hot_db, settings.cold_db))
-        os.replace(tmp_hot, settings.hot_db)
-        os.replace(tmp_cold, settings.cold_db)
+        _remove(files.cold.with_name(files.cold.name + ".wal"))
+        os.replace(tmp_cold, files.cold)
     finally:
         _remove(tmp_hot, tmp_cold, *_sidecars(tmp_hot, tmp_cold))
     seconds = time.perf_counter() - started
     say(f"wrote {users:,} users to {data_dir} in {seconds:.2f}s")
     return SeedReport(
         data_dir=data_dir,
-        hot_db=settings.hot_db,
-        cold_db=settings.cold_db,
+        hot_db=files.hot,
+        cold_db=files.cold,
         users=users,
         seed=seed,
         seconds=seconds,
@@ -153,12 +152,11 @@ def _build_cold(path: Path, users: int, salts: dict[str, int]) -> None:
 
 
 def _build_hot(path: Path, users: int, salts: dict[str, int], say: Progress) -> None:
-    """``live_sessions`` (and an empty ``offers``) in a new SQLite file."""
+    """``live_sessions`` in a new SQLite file."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.executescript(sql("hot_bulk_pragmas"))
         conn.executescript(sql("hot_schema"))
-        conn.executescript(sql("ledger_schema"))
         conn.execute(sql("sqlite_begin"))
         updated_at = to_text(SEED_TIME)
         conn.executemany(
@@ -211,6 +209,34 @@ def _salts(seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     names = ("ltv", "churn", "days", "cart", "margin", "inventory")
     return {name: rng.getrandbits(32) for name in names}
+
+
+def _install_hot(built: Path, live: Path) -> None:
+    """Make ``live`` hold the sessions of ``built``.
+
+    A new file is renamed into place. An existing one is refilled in one transaction on its
+    own connection instead: processes that have it open keep a consistent database and its
+    ``-wal``/``-shm`` are never deleted under them.
+    """
+    if not live.exists():
+        os.replace(built, live)
+        return
+    conn = sqlite3.connect(live, isolation_level=None, timeout=30.0)
+    try:
+        conn.executescript(sql("hot_pragmas"))
+        conn.executescript(sql("hot_schema"))
+        conn.execute("ATTACH DATABASE ? AS built", (str(built),))
+        conn.execute(sql("sqlite_begin"))
+        try:
+            conn.execute(sql("hot_refill_clear"))
+            conn.execute(sql("hot_refill_copy"))
+        except BaseException:
+            conn.execute(sql("sqlite_rollback"))
+            raise
+        conn.execute(sql("sqlite_commit"))
+        conn.execute("DETACH DATABASE built")
+    finally:
+        conn.close()
 
 
 def _sidecars(hot: Path, cold: Path) -> tuple[Path, ...]:

@@ -239,3 +239,26 @@ def test_bad_input_is_rejected(ledger: OfferLedger) -> None:
     with pytest.raises(ValueError):
         _propose(ledger, discount_percent=120.0)
     assert ledger.list(now=NOW) == []
+
+
+def test_audit_log_is_append_only_and_idempotent(tmp_path: Path) -> None:
+    import sqlite3
+
+    from stores.audit import AuditLog
+
+    log = AuditLog(tmp_path / "ledger.sqlite")
+    rec = {"node": "router", "schema": "RouterDecision", "parsed": {"a": 1}, "errors": []}
+    assert log.append(session_id="s1", user_id="u", turn=1, node="router", record=rec)
+    assert not log.append(session_id="s1", user_id="u", turn=1, node="router", record=rec)
+    bad = {"node": "pricing", "schema": "PricingDecision", "parsed": None, "errors": ["cut"]}
+    assert log.append(session_id="s1", user_id="u", turn=1, node="pricing", record=bad)
+    assert [r["node"] for r in log.session("s1")] == ["router", "pricing"]
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE audit_log SET ok = 1")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM audit_log")
+    row = conn.execute("SELECT ok, error FROM audit_log WHERE node = 'pricing'").fetchone()
+    assert row == (0, "cut")
+    conn.close()
+    log.close()

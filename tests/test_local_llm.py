@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from graph import local_llm
+from graph.local_llm import base, installer, pids, process
 from graph.settings import Settings
 
 
@@ -90,8 +91,8 @@ def test_plain_integer_pid_file_is_read(
     path = _pid_file(settings)
     path.parent.mkdir(parents=True)
     path.write_text(f"{sleeper.pid}\n")
-    paths = local_llm._paths(settings)
-    assert local_llm._read_pid_file(paths) == {"pid": sleeper.pid}
+    paths = base._paths(settings)
+    assert pids._read_pid_file(paths) == {"pid": sleeper.pid}
 
 
 def test_pid_that_is_not_ours_is_not_killed(
@@ -132,8 +133,8 @@ def test_sigterm_ignored_then_sigkill(tmp_path: Path, caplog: pytest.LogCaptureF
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        local_llm._terminate(proc.pid, grace_s=0.5)
-        assert not local_llm._pid_alive(proc.pid)  # (it also reaped our child)
+        pids._terminate(proc.pid, grace_s=0.5)
+        assert not pids._pid_alive(proc.pid)  # (it also reaped our child)
         assert "sending SIGKILL" in caplog.text
     finally:
         if proc.poll() is None:
@@ -153,7 +154,7 @@ def test_zombie_is_not_alive() -> None:
             break
         threading.Event().wait(0.1)
         deadline -= 1
-    assert local_llm._pid_alive(proc.pid) is False
+    assert pids._pid_alive(proc.pid) is False
     proc.wait()  # already reaped by _pid_alive; lets Popen know
 
 
@@ -170,7 +171,7 @@ def test_port_in_use_detection() -> None:
 
 
 def test_start_refuses_busy_port(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_llm, "_is_installed", lambda _paths: True)
+    monkeypatch.setattr(process, "_is_installed", lambda _paths: True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", settings.local_llm_port))
         s.listen()
@@ -187,14 +188,14 @@ def test_start_refuses_when_not_installed(settings: Settings) -> None:
 def test_start_refuses_when_memory_short(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local_llm, "_is_installed", lambda _paths: True)
-    monkeypatch.setattr(local_llm, "_available_memory", lambda: 1 * local_llm.GB)
+    monkeypatch.setattr(process, "_is_installed", lambda _paths: True)
+    monkeypatch.setattr(process, "_available_memory", lambda: 1 * base.GB)
     with pytest.raises(local_llm.LocalLLMError, match="free memory"):
         local_llm.start(settings)
 
 
 def test_install_refuses_without_disk(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_llm, "_free_bytes", lambda _path: 1 * local_llm.GB)
+    monkeypatch.setattr(installer, "_free_bytes", lambda _path: 1 * base.GB)
     with pytest.raises(local_llm.LocalLLMError, match="disk space"):
         local_llm.install(settings, progress=lambda _m: None)
     assert not (Path(settings.local_llm_dir) / "venv").exists()
@@ -203,7 +204,7 @@ def test_install_refuses_without_disk(settings: Settings, monkeypatch: pytest.Mo
 def test_install_is_quick_when_marker_matches(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local_llm, "_is_installed", lambda _paths: True)
+    monkeypatch.setattr(installer, "_is_installed", lambda _paths: True)
     said: list[str] = []
     result = local_llm.install(settings, progress=said.append)
     assert result.already_installed
@@ -289,13 +290,13 @@ def fake_install(
     """Make start() launch a stand-in (its file name contains 'vllm') instead of vLLM."""
     script = tmp_path / "fake_vllm_server.py"
     script.write_text(_FAKE_SERVER)
-    monkeypatch.setattr(local_llm, "_is_installed", lambda _paths: True)
-    monkeypatch.setattr(local_llm, "_available_memory", lambda: None)
-    monkeypatch.setattr(local_llm, "_POLL_S", 0.05)
+    monkeypatch.setattr(process, "_is_installed", lambda _paths: True)
+    monkeypatch.setattr(process, "_available_memory", lambda: None)
+    monkeypatch.setattr(process, "_POLL_S", 0.05)
 
     def use(mode: str) -> None:
         monkeypatch.setattr(
-            local_llm,
+            process,
             "_server_cmd",
             lambda s, _p: [sys.executable, str(script), mode, str(s.local_llm_port)],
         )
@@ -324,7 +325,7 @@ def test_start_waits_then_status_and_stop(
     assert st.running and st.ready and st.pid == info.pid
 
     assert local_llm.stop(settings) is True
-    assert not local_llm._pid_alive(info.pid)
+    assert not pids._pid_alive(info.pid)
     assert not local_llm.status(settings).running
     assert not local_llm.endpoint_alive(info.base_url, timeout=0.5)
 
@@ -348,9 +349,15 @@ def test_start_timeout_kills_server(
     assert "fake vllm starting hang" in str(exc.value)
     assert not _pid_file(settings).exists()
     assert not any(
-        "fake_vllm_server.py" in local_llm._cmdline(int(p.name))
-        and str(settings.local_llm_port) in local_llm._cmdline(int(p.name))
-        and local_llm._pid_alive(int(p.name))
+        "fake_vllm_server.py" in pids._cmdline(int(p.name))
+        and str(settings.local_llm_port) in pids._cmdline(int(p.name))
+        and pids._pid_alive(int(p.name))
         for p in Path("/proc").iterdir()
         if p.name.isdigit()
     )
+
+
+def test_convert_script_is_a_file_the_venv_can_run() -> None:
+    script = installer.CONVERT_SCRIPT
+    assert script.is_file() and script.parent == Path(local_llm.__file__).parent
+    compile(script.read_text(), str(script), "exec")  # torch is imported only inside main()

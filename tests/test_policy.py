@@ -371,7 +371,7 @@ def test_docstring_table_claims_these_caps() -> None:
 @pytest.mark.parametrize("user", list(SEEDED))
 def test_seeded_user_cap_via_real_stores(settings: Settings, user: str) -> None:
     cap, band, bonus, amount_cap, ceiling = SEEDED[user]
-    store = FeatureStore.open(settings)
+    store = FeatureStore.open(settings.hot_db, settings.cold_db)
     try:
         found = store.lookup(user)
     finally:

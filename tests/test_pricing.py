@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nodes.pricing import PricingDecision, bounded_pricing_model, safe_customer_message
+from nodes.pricing import PricingDecision, bounded_pricing_model
+from nodes.shared import safe_customer_message
 from tests.fakes import price, route, scripted_llm
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from graph import local_llm
-from graph.doctor import run_doctor
+from graph.cli.doctor import run_doctor
 from graph.services import Services, build_structured_llm
-from graph.session import Negotiator, open_checkpointer
+from graph.session import open_negotiator
 from graph.settings import Settings
 from graph.sgr_client import ConstraintNotEnforcedError
 from nodes.router import RouterDecision
@@ -120,23 +120,20 @@ def test_forcing_guided_json_is_caught(endpoint: Settings, capsys) -> None:
 
 
 def test_sessions_keep_the_money_invariants(real_settings: Settings) -> None:
-    db = str(real_settings.checkpoint_db)
     played: dict[str, list] = {}
     for n, (user, turns) in enumerate(SESSIONS):
         session = f"real-{n}"
         results = []
         for text in turns:
             # a new saver per turn: every turn must be durable on its own
-            with open_checkpointer(db) as saver:
-                neg = Negotiator(Services(settings=real_settings), saver)
+            with open_negotiator(Services(settings=real_settings)) as neg:
                 r = neg.run_turn(session, user, text)
                 if r.approval:
                     r = neg.resume(session, {"decision": "approve", "approver": "test"})
             results.append(r)
         played[session] = results
 
-    with open_checkpointer(db) as saver:
-        neg = Negotiator(Services(settings=real_settings), saver)
+    with open_negotiator(Services(settings=real_settings)) as neg:
         for session, results in played.items():
             state = neg.state(session)
             history = neg.history(session)
@@ -165,8 +162,7 @@ def test_sessions_keep_the_money_invariants(real_settings: Settings) -> None:
 
 def test_whitespace_truncation_falls_back_instead_of_crashing(real_settings: Settings) -> None:
     tiny = real_settings.model_copy(update={"llm_max_tokens": 12})
-    with open_checkpointer(str(tiny.checkpoint_db)) as saver:
-        neg = Negotiator(Services(settings=tiny), saver)
+    with open_negotiator(Services(settings=tiny)) as neg:
         r = neg.run_turn("trunc", "user_100", "What are your opening hours?")
     assert r.reply and r.error and "RouterDecision" in r.error
     assert "finish_reason=length" in " ".join(r.audit[0]["errors"])

@@ -7,7 +7,8 @@ import json
 import pytest
 from langchain_core.messages import AIMessage
 
-from nodes.router import FALLBACK_REPLY, RouterDecision
+from nodes.router import RouterDecision
+from nodes.shared import FALLBACK_REPLY
 from tests.fakes import price, route, scripted_llm
 
 

@@ -14,6 +14,7 @@ from graph.settings import Settings
 from stores.cold import ColdStore
 from stores.errors import StoreNotFoundError
 from stores.features import FeatureStore, get_feature_store, reset_feature_stores
+from stores.files import data_files
 from stores.hot import HotStore
 from stores.models import CustomerFeatures, UnknownUser
 from stores.seed import HAND_USERS, generate
@@ -30,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings):
-    fs = FeatureStore.open(settings)
+    fs = FeatureStore.open(settings.hot_db, settings.cold_db)
     yield fs
     fs.close()
 
@@ -148,7 +149,7 @@ def test_missing_files_give_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreNotFoundError, match="setup-data"):
         HotStore(tmp_path / "hot.sqlite")
     with pytest.raises(FileNotFoundError):
-        FeatureStore.open(Settings(data_dir=tmp_path))
+        FeatureStore.open(*data_files(tmp_path)[:2])
     assert not (tmp_path / "cold.duckdb").exists()
 
 
@@ -157,7 +158,7 @@ def test_seed_is_deterministic(tmp_path: Path) -> None:
     runs = {}
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         generate(tmp_path / name, users=300, seed=seed)
-        fs = FeatureStore.open(Settings(data_dir=tmp_path / name))
+        fs = FeatureStore.open(*data_files(tmp_path / name)[:2])
         try:
             runs[name] = _features(fs, ids)
         finally:
@@ -173,7 +174,7 @@ def test_seed_is_deterministic(tmp_path: Path) -> None:
 
 def test_fewer_than_ten_users(tmp_path: Path) -> None:
     generate(tmp_path, users=3)
-    fs = FeatureStore.open(Settings(data_dir=tmp_path))
+    fs = FeatureStore.open(*data_files(tmp_path)[:2])
     try:
         assert fs.hot.count() == fs.cold.count() == 3
         assert isinstance(fs.lookup("user_103"), UnknownUser)
@@ -194,11 +195,11 @@ def test_concurrent_lookups(store: FeatureStore) -> None:
 
 
 def test_cached_store_reopens_after_reseed(settings: Settings) -> None:
-    first = get_feature_store(settings)
-    assert get_feature_store(settings) is first
+    first = get_feature_store(settings.hot_db, settings.cold_db)
+    assert get_feature_store(settings.hot_db, settings.cold_db) is first
     assert isinstance(first.lookup("user_150"), UnknownUser)
     generate(settings.data_dir, users=60)
-    second = get_feature_store(settings)
+    second = get_feature_store(settings.hot_db, settings.cold_db)
     assert second is not first
     assert isinstance(second.lookup("user_150"), CustomerFeatures)
 
@@ -217,7 +218,7 @@ def test_failed_seed_leaves_stores_intact(
     after = {p.name: os.stat(p).st_ino for p in (settings.hot_db, settings.cold_db)}
     assert before == after
     assert sorted(p.name for p in settings.data_dir.iterdir()) == ["cold.duckdb", "hot.sqlite"]
-    fs = FeatureStore.open(settings)
+    fs = FeatureStore.open(settings.hot_db, settings.cold_db)
     try:
         assert fs.cold.count() == 10
     finally:
@@ -229,7 +230,7 @@ def test_large_generation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     report = generate(tmp_path, users=200_000, seed=3, progress=messages.append)
     assert report.users == 200_000
     assert len(messages) >= 3 and "200,000" in messages[-1]
-    fs = FeatureStore.open(Settings(data_dir=tmp_path))
+    fs = FeatureStore.open(*data_files(tmp_path)[:2])
     try:
         assert fs.hot.count() == fs.cold.count() == 200_000
         assert isinstance(fs.lookup("user_200099"), CustomerFeatures)
@@ -254,3 +255,35 @@ def test_sql_loader_rejects_duplicates_and_stray_sql() -> None:
         _parse("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;", "x")
     with pytest.raises(ValueError, match="before the first"):
         _parse("SELECT 0;\n-- name: a\nSELECT 1;", "x")
+
+
+def test_reseed_keeps_the_ledger_and_open_hot_connections(settings: Settings) -> None:
+    """Regression: setup-data replaced hot.sqlite (ledger inside) and deleted its -wal/-shm
+    under processes that had it open."""
+    from stores.ledger import OfferLedger
+
+    ledger = OfferLedger(settings.ledger_db)
+    offer = ledger.propose(
+        session_id="s1",
+        turn=1,
+        user_id="user_100",
+        discount_percent=5,
+        cap_percent=20,
+        cart_value=240,
+        ttl_hours=1,
+    )
+    fs = FeatureStore.open(settings.hot_db, settings.cold_db)
+    try:
+        assert isinstance(fs.lookup("user_150"), UnknownUser)
+        wal = settings.hot_db.with_name("hot.sqlite-wal")
+        hot_inode = os.stat(settings.hot_db).st_ino
+        generate(settings.data_dir, users=60)
+        assert os.stat(settings.hot_db).st_ino == hot_inode
+        assert wal.exists()
+        # the open hot connection sees the new rows, consistently
+        assert fs.hot.count() == 60
+        assert fs.hot.get_session("user_150") is not None
+    finally:
+        fs.close()
+    assert ledger.get(offer.code) == offer
+    ledger.close()

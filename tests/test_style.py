@@ -21,3 +21,15 @@ def test_ruff_check_and_format() -> None:
         text=True,
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_import_rules_hold() -> None:
+    """The layer, leaf and independence contracts in pyproject.toml (import-linter)."""
+    lint = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Contracts: 3 kept, 0 broken." in lint.stdout

@@ -11,7 +11,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
-from graph.doctor import run_doctor
+from graph.cli.doctor import run_doctor
 from graph.services import build_structured_llm
 from graph.settings import Settings
 from graph.sgr_client import (

@@ -1,4 +1,4 @@
--- Hot store (SQLite): live shopping sessions. The offer ledger shares the file (ledger.sql).
+-- Hot store (SQLite): live shopping sessions. The offer ledger has its own file (ledger.sql).
 
 -- name: hot_pragmas
 PRAGMA journal_mode = WAL;
@@ -51,3 +51,10 @@ COMMIT;
 
 -- name: sqlite_rollback
 ROLLBACK;
+
+-- name: hot_refill_clear
+DELETE FROM main.live_sessions;
+
+-- name: hot_refill_copy
+INSERT INTO main.live_sessions (user_id, cart_value, margin, inventory, updated_at)
+SELECT user_id, cart_value, margin, inventory, updated_at FROM built.live_sessions;

@@ -1,4 +1,4 @@
--- Offer ledger (SQLite, in the hot store file). Times are ISO-8601 UTC strings of one
+-- Offer ledger (SQLite, its own file: ledger.sqlite). Times are ISO-8601 UTC strings of one
 -- fixed format, so text comparison is time comparison.
 
 -- name: ledger_schema

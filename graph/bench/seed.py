@@ -1,4 +1,4 @@
-"""Benchmark: ``uv run python -m stores.bench_seed --users 1000000``.
+"""Benchmark: ``uv run python -m graph.bench.seed --users 1000000``.
 
 Prints the seconds to generate both stores and the lookups per second (single thread,
 then from a thread pool sharing the one feature store).
@@ -32,7 +32,8 @@ def run(data_dir: Path, users: int, lookups: int, threads: int, seed: int) -> No
     print(f"generate: {users:,} users in {report.seconds:.2f} s")
     rng = random.Random(seed)
     ids = [f"user_{FIRST_USER + rng.randrange(users)}" for _ in range(lookups)]
-    store = FeatureStore.open(Settings(data_dir=data_dir))
+    settings = Settings(data_dir=data_dir)
+    store = FeatureStore.open(settings.hot_db, settings.cold_db)
     try:
         hot = _rate(lookups, lambda: [store.hot.get_session(u) for u in ids])
         cold = _rate(lookups, lambda: [store.cold.get_analytics(u) for u in ids])

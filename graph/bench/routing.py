@@ -1,6 +1,6 @@
 """Benchmark: routing accuracy and decode health on the shared scenarios, with a real model.
 
-    uv run python -m graph.bench_routing [--scenarios PATH] [--user user_100]
+    uv run python -m graph.bench.routing [--scenarios PATH] [--user user_100]
 
 Prints, per scenario turn, the expected and chosen route, then the figures: routing accuracy,
 schema-valid rate, truncation (finish_reason=length) rate, fallbacks, latency p50/p90 and
@@ -18,11 +18,11 @@ from collections import Counter
 from pathlib import Path
 
 from graph.services import Services
-from graph.session import Negotiator, TurnResult, open_checkpointer
+from graph.session import TurnResult, open_negotiator
 from graph.settings import Settings, get_settings
 from stores.seed import generate
 
-DEFAULT_SCENARIOS = Path(__file__).resolve().parents[2] / "shared/scenarios/negotiations.jsonl"
+DEFAULT_SCENARIOS = Path(__file__).resolve().parents[3] / "shared/scenarios/negotiations.jsonl"
 
 
 def load_scenarios(path: Path) -> list[dict]:
@@ -36,9 +36,7 @@ def run(s: Settings, scenarios: list[dict], user: str) -> list[tuple[dict, int, 
     with tempfile.TemporaryDirectory() as tmp:
         data = s.with_data_dir(tmp)
         generate(data.data_dir, users=10, seed=42)
-        services = Services(settings=data)
-        with open_checkpointer(str(data.checkpoint_db)) as saver:
-            neg = Negotiator(services, saver)
+        with open_negotiator(Services(settings=data)) as neg:
             for sc in scenarios:
                 for i, text in enumerate(sc["turns"]):
                     if not text.strip():

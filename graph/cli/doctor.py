@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from graph.progress import Progress
 from graph.services import build_structured_llm
 from graph.settings import Settings
 from graph.sgr_client import LLMUnavailableError
 
 
-def run_doctor(s: Settings, out: Callable[[str], None]) -> int:
+def run_doctor(s: Settings, out: Progress) -> int:
     """Print endpoint, model, dialect and a constrained probe; 0 only if it was enforced."""
     out(f"endpoint:  {s.llm_base_url}")
     out(f"dialect setting: {s.structured_output}")

@@ -8,12 +8,12 @@ its own freshly seeded data directory (``$SGR_DATA_DIR/demo``), so it can be rep
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from graph import local_llm
-from graph.audit import format_record
+from graph.cli.render import format_record
+from graph.progress import Progress
 from graph.services import Services
-from graph.session import Negotiator, TurnResult, open_checkpointer
+from graph.session import Negotiator, TurnResult, open_negotiator
 from graph.settings import Settings
 from stores.seed import generate
 
@@ -24,10 +24,8 @@ SCRIPT = [
     "Alright, I accept.",
 ]
 
-Out = Callable[[str], None]
 
-
-def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Out) -> None:
+def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Progress) -> None:
     out(f"\n--- turn {n}: customer> {message}")
     out(f"route: {r.route}   dialect: {dialect}   latency: {r.latency_s:.1f}s")
     for rec in r.audit:
@@ -49,7 +47,7 @@ def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Out) -> 
     out(f"agent> {r.reply}")
 
 
-def play(neg: Negotiator, user: str, session: str, out: Out) -> list[TurnResult]:
+def play(neg: Negotiator, user: str, session: str, out: Progress) -> list[TurnResult]:
     """Play ``SCRIPT``; approvals are granted by the demo's manager, and say so."""
     results = []
     dialect = neg.services.llm().dialect
@@ -71,7 +69,7 @@ def play(neg: Negotiator, user: str, session: str, out: Out) -> list[TurnResult]
 
 
 def run_demo(
-    s: Settings, *, keep_server: bool = False, user: str = "user_100", out: Out = print
+    s: Settings, *, keep_server: bool = False, user: str = "user_100", out: Progress = print
 ) -> int:
     """Set up what is missing, play the script, clean up. 0 when every turn ran."""
     s, started = local_llm.ensure_endpoint(s, out)
@@ -82,8 +80,8 @@ def run_demo(
         services = Services(settings=demo)
         out(f"model {services.llm().model_name} · dialect {services.llm().dialect}")
         session = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-        with open_checkpointer(str(demo.checkpoint_db)) as saver:
-            results = play(Negotiator(services, saver), user, session, out)
+        with open_negotiator(services) as neg:
+            results = play(neg, user, session, out)
         lat = sorted(r.latency_s for r in results)
         out(f"\nsession {session}: {len(results)} turns, p50 latency {lat[len(lat) // 2]:.1f}s")
         out(

@@ -1,0 +1,78 @@
+"""Audit trail: one append-only row per SGR call, in the ledger's file.
+
+Kept out of the checkpoints (which would re-store the whole trail at every step) and next
+to the ledger, so that one SQL query can relate offers to the reasoning behind them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stores._cache import StoreCache
+from stores._sqlite import SqliteConnection
+from stores._time import to_text, utc_now
+
+
+class AuditLog:
+    """The ``audit_log`` table; thread-safe, append-only (triggers refuse updates)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = SqliteConnection(self.path, schema=("audit_schema",))
+
+    def append(
+        self,
+        *,
+        session_id: str,
+        user_id: str,
+        turn: int,
+        node: str,
+        record: dict[str, Any],
+        seq: int = 0,
+        now: datetime | None = None,
+    ) -> bool:
+        """Store one call's record; ``False`` if ``(session, turn, node, seq)`` is stored."""
+        errors = record.get("errors") or []
+        ok = record.get("parsed") is not None
+        return bool(
+            self._db.run(
+                "audit_append",
+                {
+                    "session_id": session_id,
+                    "user_id": user_id,
+                    "turn": turn,
+                    "node": node,
+                    "seq": seq,
+                    "schema_name": str(record.get("schema") or ""),
+                    "ok": int(ok),
+                    "error": None if ok else (errors[-1] if errors else "no reply"),
+                    "record": json.dumps(record, ensure_ascii=False, default=str),
+                    "created_at": to_text(utc_now(now)),
+                },
+            )
+        )
+
+    def session(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's records, oldest first (each the stored dict)."""
+        return [json.loads(row["record"]) for row in self._db.all("audit_session", (session_id,))]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+
+_CACHE: StoreCache[AuditLog] = StoreCache(AuditLog)
+
+
+def get_audit_log(path: Path) -> AuditLog:
+    """The process-wide audit log on ``path`` (opened once, reused)."""
+    return _CACHE.get(path)
+
+
+def reset_audit_logs(data_dir: Path | None = None) -> None:
+    """Close cached audit logs (of ``data_dir``, or all)."""
+    _CACHE.reset(data_dir)
