@@ -9,6 +9,7 @@ from langchain_core.messages import AIMessage
 
 from graph.services import Services
 from graph.state import NegotiationState
+from nodes.shared import pending_reply
 from stores.ledger import OfferError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ def make_accept(services: Services):
                         "standing_offer": None,
                         "status": "expired" if "expired" in check.reason else "invalid",
                     }
+            if ledger.user_pending_offer(user) is not None:
+                return {"messages": [AIMessage(content=pending_reply(None))]}
             text = "There's no offer to accept yet. Would you like me to look for a discount?"
             return {"messages": [AIMessage(content=text)]}
         if offer.status == "accepted":

@@ -1,8 +1,15 @@
-"""Offer node: issue the priced proposal as a ledger record, pausing for approval if needed.
+"""Offer node: issue the priced proposal through the ledger, pausing for approval if needed.
 
-This node re-runs from its first line when an interrupt is resumed, so everything before
-``interrupt()`` is idempotent (the ledger write is an upsert keyed by session and turn), and
-the decision's effects come after it.
+This node re-runs from its first line when an interrupt is resumed. Everything before
+``interrupt()`` is idempotent (the ledger returns the stored row of this session and turn),
+and every effect after it recognises a decision already recorded: if the process died after
+the ledger stored the manager's decision but before the checkpoint, re-running delivers the
+recorded outcome (the approved code, or the fallback offer) instead of deciding again.
+
+Resume values are validated here, inside the graph: an invalid one re-asks by interrupting
+again with an ``error`` in the payload, so no caller (CLI, Studio, SDK) can wedge a session.
+The ledger has the last word on money: when it refuses an offer, the reply says what the
+customer actually holds.
 """
 
 from __future__ import annotations
@@ -14,13 +21,18 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 
-from graph.approval import parse_decision
+from graph.approval import ApprovalDecision, ApprovalDecisionError, parse_decision
 from graph.policy import max_unapproved_percent
 from graph.services import Services
 from graph.state import ApprovalRequest, NegotiationState, OfferData
-from nodes.shared import floor_percent, hold_reply
+from nodes.shared import floor_percent, hold_reply, refusal_reply
+from stores.errors import OfferError, OfferRefusedError
+from stores.ledger import OfferLedger
+from stores.models import Offer
 
 log = logging.getLogger(__name__)
+
+_REFUSAL_STATUS = {"accepted_stands": "accepted", "session_conflict": "invalid"}
 
 
 def offer_reply(message: str, offer: OfferData) -> str:
@@ -33,18 +45,63 @@ def offer_reply(message: str, offer: OfferData) -> str:
     return f"{message}\n\n{terms}" if message else terms
 
 
+def _data(offer: Offer | None) -> OfferData | None:
+    return None if offer is None else offer.model_dump(mode="json")  # type: ignore[return-value]
+
+
+def ask_manager(request: ApprovalRequest, proposed: float) -> ApprovalDecision:
+    """Interrupt until a valid decision arrives; an invalid one is answered by asking again.
+
+    On resume LangGraph replays earlier resume values in order, so a bad value only moves
+    the question on to the next interrupt; it is never raised and never wedges the session.
+    """
+    error: str | None = None
+    while True:
+        payload: dict[str, Any] = dict(request) if error is None else {**request, "error": error}
+        value = interrupt(payload)
+        try:
+            return parse_decision(value, proposed)
+        except ApprovalDecisionError as e:
+            log.warning("invalid approval decision for %s: %s", request["code"], e)
+            error = str(e)
+
+
 def make_offer(services: Services):
     """The offer node bound to ``services``."""
     s = services.settings
+
+    def refused(e: OfferRefusedError, status: str | None = None) -> dict[str, Any]:
+        log.info("ledger issued no offer: %s (%s)", e.reason, e)
+        standing = _data(e.standing)
+        update: dict[str, Any] = {
+            "messages": [AIMessage(content=refusal_reply(e.reason, standing))],
+            "status": status or _REFUSAL_STATUS.get(e.reason),
+        }
+        if e.reason == "session_conflict":
+            update["error"] = str(e)
+        else:
+            update["standing_offer"] = standing
+        return update
+
+    def closed(ledger: OfferLedger, record: Offer, user: str) -> dict[str, Any]:
+        """The proposal left the ledger's open statuses: say so, and what still stands."""
+        standing = _data(ledger.standing_offer(user))
+        text = f"That proposal is no longer open ({record.status}). Ask me again for a new offer."
+        if standing:
+            text += f" Your {standing['discount_percent']:g}% code {standing['code']} stands."
+        return {
+            "messages": [AIMessage(content=text)],
+            "status": record.status,
+            "standing_offer": standing,
+        }
 
     def offer(state: NegotiationState, config: RunnableConfig) -> dict[str, Any]:
         p = dict(state["proposal"] or {})
         ledger = services.ledger()
         session = str(config["configurable"]["thread_id"])
         user, turn = state["user_id"], state.get("turn", 0)
-        standing = state.get("standing_offer")
-        floor = floor_percent(standing)
-        write = {
+        needs_approval = bool(p["approval_reasons"])
+        write: dict[str, Any] = {
             "session_id": session,
             "turn": turn,
             "user_id": user,
@@ -52,20 +109,25 @@ def make_offer(services: Services):
             "cart_value": p["cart_value"],
             "ttl_hours": s.offer_ttl_hours,
         }
-        if not p["approval_reasons"]:
+        try:
             record = ledger.propose(
-                **write, discount_percent=p["discount_percent"], status="proposed"
+                **write,
+                discount_percent=p["discount_percent"],
+                status="approval_pending" if needs_approval else "proposed",
             )
-        else:
-            pending = ledger.propose(
-                **write, discount_percent=p["discount_percent"], status="approval_pending"
+        except OfferRefusedError as e:
+            return refused(e)
+
+        if record.status == "approval_pending":
+            no_approval = max(
+                max_unapproved_percent(p["cart_value"], p["cap_percent"], s),
+                floor_percent(state.get("standing_offer")),
             )
-            no_approval = max(max_unapproved_percent(p["cart_value"], p["cap_percent"], s), floor)
             request: ApprovalRequest = {
                 "type": "approval",
                 "session": session,
                 "user_id": user,
-                "code": pending.code,
+                "code": record.code,
                 "cart_value": p["cart_value"],
                 "cap_percent": p["cap_percent"],
                 "proposed_percent": p["discount_percent"],
@@ -74,35 +136,43 @@ def make_offer(services: Services):
                 "reasoning": p["reasoning"],
                 "no_approval_percent": no_approval,
             }
-            value = interrupt(request)
+            choice = ask_manager(request, record.discount_percent)
             # Effects of the decision only from here on (the lines above re-run on resume).
-            choice = parse_decision(value, p["discount_percent"])
-            approved, percent, approver = choice.approved, choice.percent, choice.approver
-            still_open = ledger.pending_offer(session)  # expires lazily first
-            if still_open is None or still_open.code != pending.code:
-                # expired (or otherwise closed) while it waited: nothing to decide any more
-                closed = ledger.get(pending.code)
-                status = closed.status if closed else "unknown"
-                text = f"That proposal is no longer open ({status}). Ask me again for a new offer."
-                return {"messages": [AIMessage(content=text)], "status": status}
-            if approved:
-                p["approval"] = f"approved by {approver}"
-                record = ledger.decide(
-                    pending.code,
-                    approved=True,
-                    decided_by=approver,
-                    discount_percent=max(percent, floor) if percent is not None else None,
+            try:
+                ledger.decide(
+                    record.code,
+                    approved=choice.approved,
+                    decided_by=choice.approver,
+                    discount_percent=choice.percent if choice.approved else None,
                 )
-            else:
-                p["approval"] = f"rejected by {approver}"
-                ledger.decide(pending.code, approved=False, decided_by=approver)
-                if no_approval <= floor:
-                    reply = hold_reply(standing)
-                    return {"messages": [AIMessage(content=reply)], "status": "rejected"}
+            except OfferError as e:  # decided already (a re-run), or expired meanwhile
+                log.info("decision on %s not recorded again: %s", record.code, e)
+            record = ledger.refresh(record.code) or record
+
+        if needs_approval and record.decided_by:
+            verdict = "rejected" if record.status == "rejected" else "approved"
+            p["approval"] = f"{verdict} by {record.decided_by}"
+        if record.status == "rejected":
+            # the recorded decision wins over the resume value; the fallback is keyed too
+            fallback = max_unapproved_percent(p["cart_value"], p["cap_percent"], s)
+            if fallback <= 0:
+                standing = _data(ledger.standing_offer(user))
+                reply = hold_reply(standing)
+                return {
+                    "messages": [AIMessage(content=reply)],
+                    "status": "rejected",
+                    "standing_offer": standing,
+                }
+            try:
                 record = ledger.propose(
-                    **write, slot="fallback", discount_percent=no_approval, status="proposed"
+                    **write, slot="fallback", discount_percent=fallback, status="proposed"
                 )
-        data: OfferData = record.model_dump(mode="json")  # type: ignore[assignment]
+            except OfferRefusedError as e:
+                return refused(e, status="rejected")
+        if record.status not in {"proposed", "accepted"}:
+            return closed(ledger, record, user)
+        data = _data(record)
+        assert data is not None
         return {
             "messages": [AIMessage(content=offer_reply(p["message"], data))],
             "offers": [data],

@@ -49,6 +49,40 @@ def hold_reply(standing: OfferData | None) -> str:
     return "I'm sorry, I can't offer a discount on this cart right now."
 
 
+def accepted_reply(accepted: OfferData) -> str:
+    """The reply when the customer already accepted a code that is still redeemable."""
+    return (
+        f"You've already accepted {float(accepted['discount_percent']):g}% off "
+        f"(code {accepted['code']}); that offer stands and can't be combined with another."
+    )
+
+
+def pending_reply(standing: OfferData | None) -> str:
+    """The reply while another proposal for the customer waits for a manager's approval."""
+    text = "A proposal for you is waiting for a manager's approval."
+    if standing:
+        pct = float(standing["discount_percent"])
+        text += f" Meanwhile your {pct:g}% code {standing['code']} stands."
+    return text
+
+
+SESSION_CONFLICT_REPLY = (
+    "This conversation id already belongs to another account, so I can't make an offer "
+    "here. Please start a new conversation."
+)
+
+
+def refusal_reply(reason: str, standing: OfferData | None) -> str:
+    """The reply for a ledger refusal (``stores.errors.RefusalReason``): only true statements."""
+    if reason == "accepted_stands" and standing:
+        return accepted_reply(standing)
+    if reason == "approval_pending":
+        return pending_reply(standing)
+    if reason == "session_conflict":
+        return SESSION_CONFLICT_REPLY
+    return hold_reply(standing)
+
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 

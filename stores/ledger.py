@@ -1,17 +1,35 @@
-"""Offer ledger: every offer made, with a redeemable code, in the hot SQLite file.
+"""Offer ledger: every offer made, with a redeemable code, in its own SQLite file.
 
-The ledger keeps its own long-lived, lock-guarded connection to the hot store file
-(independent of ``HotStore``'s; SQLite WAL serialises the writers, also across processes).
-Statuses: ``proposed`` and ``approval_pending`` are *live*; at most one live offer per
-customer (a new proposal supersedes the others). Expiry is applied lazily. A proposal is
-keyed by ``(session_id, turn, slot)``; ``slot`` defaults to ``"main"``.
+The ledger is the single authority on money. It keeps its own long-lived, lock-guarded
+connection to ``ledger.sqlite`` (``setup-data`` never touches it); every write is one
+``BEGIN IMMEDIATE`` transaction, so the rules below hold across threads and processes:
+
+1. ``one_redeemable``: a customer holds at most one *redeemable* code (``proposed`` or
+   ``accepted``, not expired).
+2. ``one_pending``: at most one proposal per customer waits for a manager
+   (``approval_pending``); while it waits, no other offer is issued to that customer.
+3. ``pending_supersedes_nothing``: a pending proposal leaves the redeemable code alone until it
+   is approved; it is always above that code.
+4. ``accepted_is_final``: while an accepted code is redeemable, the customer has no other live
+   offer and no further code is issued.
+5. ``never_lower``: a new code is above the customer's redeemable code (re-checked inside the
+   issuing transaction, never from a value read earlier); a code is superseded only by a code
+   of at least its percent, or closed by the acceptance of another.
+6. ``within_cap``: a code's percent is within ``0..cap_percent`` and its amount is
+   ``cart_value * percent / 100``.
+
+``violations()`` checks all of them on the stored rows. A proposal is keyed by
+``(session_id, turn, slot)`` (``slot`` defaults to ``"main"``): a re-run returns the stored row
+unchanged (never a second code, never a new expiry). Refusals are typed
+(``OfferRefusedError``) and write nothing. Expiry is applied lazily.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -20,19 +38,30 @@ from stores._cache import StoreCache
 from stores._sqlite import SqliteConnection
 from stores._time import to_text, utc_now
 from stores.codes import new_code, normalize_code
-from stores.errors import OfferError, OfferReason
+from stores.errors import OfferError, OfferReason, OfferRefusedError
 from stores.models import LIVE_STATUSES, Offer, OfferValidation, discount_amount
 
 __all__ = [
+    "INVARIANTS",
     "OfferError",
     "OfferLedger",
+    "OfferRefusedError",
     "get_ledger",
+    "ledger_violations",
     "reset_ledgers",
 ]
 
 log = logging.getLogger(__name__)
 
 _CODE_ATTEMPTS = 8
+INVARIANTS = (
+    "one_redeemable",
+    "one_pending",
+    "pending_supersedes_nothing",
+    "accepted_is_final",
+    "never_lower",
+    "within_cap",
+)
 
 
 class OfferLedger:
@@ -43,6 +72,9 @@ class OfferLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = SqliteConnection(self.path, schema=("ledger_schema",))
         self._new_code = code_factory
+        with self._db.transaction() as db:  # ledgers made before ``superseded_by`` existed
+            if "superseded_by" not in {row["name"] for row in db.all("ledger_columns")}:
+                db.run("ledger_add_superseded_by")
 
     # -- reads -------------------------------------------------------------------------
 
@@ -52,6 +84,11 @@ class OfferLedger:
         if canonical is None:
             return None
         return _offer(self._db.one("ledger_get", (canonical,)))
+
+    def refresh(self, code: str, now: datetime | None = None) -> Offer | None:
+        """``get`` after applying expiry."""
+        self._expire(now)
+        return self.get(code)
 
     def by_session_turn(self, session_id: str, turn: int, slot: str = "main") -> Offer | None:
         """The offer made at ``turn`` (and ``slot``) of ``session_id``, as stored."""
@@ -68,7 +105,7 @@ class OfferLedger:
         return [Offer.model_validate(dict(row)) for row in rows]
 
     def standing_offer(self, user_id: str, now: datetime | None = None) -> Offer | None:
-        """The user's newest unexpired ``proposed`` or ``accepted`` offer."""
+        """The user's redeemable offer: unexpired ``proposed`` or ``accepted`` (at most one)."""
         moment = self._expire(now)
         return _offer(self._db.one("ledger_standing", (user_id, to_text(moment))))
 
@@ -76,6 +113,11 @@ class OfferLedger:
         """The session's newest unexpired offer awaiting a manager's approval."""
         moment = self._expire(now)
         return _offer(self._db.one("ledger_pending", (session_id, to_text(moment))))
+
+    def user_pending_offer(self, user_id: str, now: datetime | None = None) -> Offer | None:
+        """The user's unexpired offer awaiting a manager's approval (any session)."""
+        moment = self._expire(now)
+        return _offer(self._db.one("ledger_pending_user", (user_id, to_text(moment))))
 
     def validate(self, code: str, user_id: str, now: datetime | None = None) -> OfferValidation:
         """Whether ``user_id`` may redeem ``code`` now (another user's offer is not shown)."""
@@ -86,6 +128,15 @@ class OfferLedger:
             return OfferValidation(valid=True, reason="ok", offer=offer)
         hidden = reason in {"unknown_code", "wrong_user"}
         return OfferValidation(valid=False, reason=reason, offer=None if hidden else offer)
+
+    def violations(self, now: datetime | None = None) -> list[str]:
+        """The ledger invariants (module docstring) broken by the stored rows; ``[]`` if none.
+
+        Reads only (expiry is judged from ``expires_at``, not applied). Each entry starts with
+        the rule's name from ``INVARIANTS``.
+        """
+        offers = [Offer.model_validate(dict(r)) for r in self._db.all("ledger_list_all")]
+        return ledger_violations(offers, utc_now(now))
 
     # -- writes ------------------------------------------------------------------------
 
@@ -103,13 +154,15 @@ class OfferLedger:
         slot: str = "main",
         now: datetime | None = None,
     ) -> Offer:
-        """Record the offer of ``(session_id, turn, slot)``; idempotent per that key.
+        """Issue the offer of ``(session_id, turn, slot)``; idempotent per that key.
 
-        ``slot`` tells apart two offers of one turn (e.g. ``"fallback"`` after a rejected
-        approval). A rerun updates the same row and keeps its code, unless the row was
-        already decided by a manager or left the live statuses (then it is returned
-        unchanged). The user's other live offers become ``superseded`` in the same
-        transaction.
+        A re-run returns the stored row as it is now (decided, accepted, superseded or
+        expired included), never a second code and never a new expiry. A new offer is
+        checked against the customer's offers *inside* this transaction and refused with
+        ``OfferRefusedError`` (nothing written) when the key belongs to another customer,
+        when an accepted code is redeemable, when another proposal waits for approval, or
+        when it is not above the redeemable code. A ``proposed`` offer supersedes the
+        customer's other proposed code; an ``approval_pending`` one supersedes nothing.
         """
         if status not in LIVE_STATUSES:
             raise ValueError(f"status must be proposed or approval_pending, not {status!r}")
@@ -117,6 +170,8 @@ class OfferLedger:
             raise ValueError("ttl_hours must be positive")
         if turn < 0 or cart_value < 0 or cap_percent < 0 or not 0 <= discount_percent <= 100:
             raise ValueError("need turn >= 0, cart_value >= 0, cap >= 0, 0 <= percent <= 100")
+        if discount_percent > cap_percent:
+            raise ValueError(f"{discount_percent:g}% is above the cap of {cap_percent:g}%")
         moment = utc_now(now)
         values = {
             "user_id": user_id,
@@ -134,19 +189,18 @@ class OfferLedger:
         with self._db.transaction() as db:
             db.run("ledger_expire_due", (to_text(moment),))
             existing = _offer(db.one("ledger_by_session_turn", (session_id, turn, slot)))
-            if existing is not None and existing.user_id != user_id:
-                raise ValueError(
-                    f"session {session_id!r} turn {turn} already holds an offer for another user"
-                )
-            if existing is None:
-                code = self._insert(db, values)
-            elif existing.status in LIVE_STATUSES and existing.decided_by is None:
-                code = existing.code
-                db.run("ledger_update_proposal", {**values, "code": code})
-            else:
-                log.info("offer %s (%s) kept as is on re-proposal", existing.code, existing.status)
+            if existing is not None:
+                if existing.user_id != user_id:
+                    raise OfferRefusedError(
+                        "session_conflict",
+                        f"session {session_id!r} turn {turn} holds an offer of another customer",
+                    )
                 return existing
-            superseded = db.run("ledger_supersede_others", (user_id, code))
+            _check_new_offer(db, user_id, discount_percent, moment)
+            code = self._insert(db, values)
+            superseded = 0
+            if status == "proposed":
+                superseded = db.run("ledger_supersede_proposed", {"user_id": user_id, "code": code})
             offer = _offer(db.one("ledger_get", (code,)))
         if superseded:
             log.info("offer %s superseded %d earlier offer(s) of %s", code, superseded, user_id)
@@ -154,7 +208,10 @@ class OfferLedger:
         return offer
 
     def accept(self, code: str, user_id: str, now: datetime | None = None) -> Offer:
-        """Accept a ``proposed`` offer for its owner (idempotent); ``OfferError`` otherwise."""
+        """Accept a ``proposed`` offer for its owner (idempotent); ``OfferError`` otherwise.
+
+        Acceptance closes the customer's other live offers (a pending proposal included).
+        """
         moment = utc_now(now)
         with self._db.transaction() as db:
             db.run("ledger_expire_due", (to_text(moment),))
@@ -166,6 +223,7 @@ class OfferLedger:
             if offer.status == "accepted":
                 return offer
             db.run("ledger_set_status", ("accepted", offer.code))
+            db.run("ledger_supersede_live", {"user_id": user_id, "code": offer.code})
             accepted = self.get(offer.code)
         assert accepted is not None
         return accepted
@@ -181,8 +239,11 @@ class OfferLedger:
     ) -> Offer:
         """A manager's decision on an ``approval_pending`` offer.
 
-        Approved: back to ``proposed``, optionally at a *lower* ``discount_percent`` (the
-        amount is recomputed). Not approved: ``rejected``.
+        Approved: ``proposed`` at the proposed or a *lower* ``discount_percent``, but never
+        below the customer's redeemable code (raised to it); it then supersedes that code.
+        Not approved: ``rejected`` (the redeemable code is untouched). ``OfferError`` if the
+        offer is unknown, expired or no longer pending (already decided: read it with
+        ``get`` to deliver the recorded decision).
         """
         if not decided_by.strip():
             raise ValueError("decided_by is required")
@@ -201,6 +262,10 @@ class OfferLedger:
                 raise ValueError(
                     f"approved percent must be within 0..{offer.discount_percent}, not {percent}"
                 )
+            if approved:
+                best = _offer(db.one("ledger_standing_best", (offer.user_id, to_text(moment))))
+                if best is not None:
+                    percent = max(percent, best.discount_percent)
             db.run(
                 "ledger_decide",
                 {
@@ -211,6 +276,8 @@ class OfferLedger:
                     "amount": discount_amount(offer.cart_value, percent),
                 },
             )
+            if approved:
+                db.run("ledger_supersede_proposed", {"user_id": offer.user_id, "code": offer.code})
             decided = self.get(offer.code)
         assert decided is not None
         return decided
@@ -242,6 +309,86 @@ class OfferLedger:
                 continue
             return code
         raise RuntimeError(f"no unique offer code after {_CODE_ATTEMPTS} attempts")
+
+
+def _check_new_offer(db: SqliteConnection, user_id: str, percent: float, now: datetime) -> None:
+    """Refuse a new offer that would break an invariant (called inside the transaction)."""
+    moment = to_text(now)
+    redeemable = [_must(r) for r in db.all("ledger_redeemable_user", (user_id, moment))]
+    best = redeemable[0] if redeemable else None
+    accepted = next((o for o in redeemable if o.status == "accepted"), None)
+    if accepted is not None:
+        raise OfferRefusedError(
+            "accepted_stands", f"{user_id} accepted {accepted.code}", standing=accepted
+        )
+    pending = _offer(db.one("ledger_pending_user", (user_id, moment)))
+    if pending is not None:
+        raise OfferRefusedError(
+            "approval_pending",
+            f"{pending.code} of {user_id} waits for approval",
+            standing=best,
+            pending=pending,
+        )
+    if best is not None and percent <= best.discount_percent:
+        raise OfferRefusedError(
+            "offer_stands",
+            f"{percent:g}% is not above the standing {best.discount_percent:g}% ({best.code})",
+            standing=best,
+        )
+
+
+def ledger_violations(offers: Iterable[Offer], now: datetime) -> list[str]:
+    """The invariants (module docstring) that ``offers`` break at ``now``; ``[]`` if none.
+
+    Rows superseded before ``superseded_by`` was recorded (older ledgers) are not judged by
+    ``never_lower``.
+    """
+    rows = list(offers)
+    by_code = {o.code: o for o in rows}
+    by_user: dict[str, list[Offer]] = defaultdict(list)
+    for o in rows:
+        by_user[o.user_id].append(o)
+    found: list[str] = []
+    for user, mine in sorted(by_user.items()):
+        redeemable = [o for o in mine if o.is_redeemable(now)]
+        pending = [o for o in mine if o.status == "approval_pending" and o.expires_at > now]
+        if len(redeemable) > 1:
+            found.append(f"one_redeemable: {user} holds {[o.code for o in redeemable]}")
+        if len(pending) > 1:
+            found.append(f"one_pending: {user} has {[o.code for o in pending]} pending")
+        for p in pending:
+            for r in redeemable:
+                if p.discount_percent <= r.discount_percent:
+                    found.append(
+                        f"pending_supersedes_nothing: pending {p.code} is not above {r.code}"
+                    )
+        if any(o.status == "accepted" for o in redeemable):
+            live = [o.code for o in mine if o.is_live and o.expires_at > now]
+            if live:
+                found.append(f"accepted_is_final: {user} has live {live} beside an accepted code")
+    for o in rows:
+        if not 0 <= o.discount_percent <= o.cap_percent:
+            found.append(f"within_cap: {o.code} gives {o.discount_percent:g}% > {o.cap_percent:g}%")
+        if abs(o.amount - discount_amount(o.cart_value, o.discount_percent)) > 0.005:
+            found.append(f"within_cap: {o.code} amount {o.amount} does not match its percent")
+        if o.status != "superseded" or o.superseded_by is None:
+            continue
+        new = by_code.get(o.superseded_by)
+        if new is None or new.user_id != o.user_id or new.code == o.code:
+            found.append(f"never_lower: {o.code} superseded by unknown {o.superseded_by}")
+        elif new.created_at >= o.created_at and new.discount_percent < o.discount_percent:
+            found.append(
+                f"never_lower: {o.code} ({o.discount_percent:g}%) replaced by lower {new.code}"
+            )
+        elif new.created_at < o.created_at and new.status != "accepted":
+            found.append(f"never_lower: {o.code} closed by older {new.code}, not accepted")
+    return found
+
+
+def _must(row: sqlite3.Row | None) -> Offer:
+    offer = _offer(row)
+    assert offer is not None
+    return offer
 
 
 def _offer(row: sqlite3.Row | None) -> Offer | None:

@@ -14,6 +14,8 @@ OfferStatus = Literal[
     "proposed", "approval_pending", "accepted", "rejected", "expired", "superseded"
 ]
 LIVE_STATUSES: frozenset[OfferStatus] = frozenset({"proposed", "approval_pending"})
+REDEEMABLE_STATUSES: frozenset[OfferStatus] = frozenset({"proposed", "accepted"})
+"""A code the customer can use (until it expires)."""
 
 
 def discount_amount(cart_value: float, discount_percent: float) -> float:
@@ -80,11 +82,16 @@ class Offer(_Frozen):
     created_at: AwareDatetime
     expires_at: AwareDatetime
     decided_by: str | None = None
+    superseded_by: str | None = None
 
     @property
     def is_live(self) -> bool:
         """Proposed or waiting for approval (by status; expiry is the ledger's job)."""
         return self.status in LIVE_STATUSES
+
+    def is_redeemable(self, now: datetime) -> bool:
+        """Proposed or accepted and not expired at ``now``."""
+        return self.status in REDEEMABLE_STATUSES and self.expires_at > now
 
 
 class OfferValidation(_Frozen):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stores.codes import ALPHABET, CODE_RE, new_code, normalize_code
-from stores.errors import OfferError
+from stores.errors import OfferError, OfferRefusedError
 from stores.ledger import OfferLedger
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -62,29 +62,30 @@ def test_propose_is_idempotent_per_session_turn(ledger: OfferLedger) -> None:
     first = _propose(ledger)
     assert first.status == "proposed" and first.amount == 24.0
     assert first.expires_at == NOW + timedelta(hours=48)
+    # a re-run returns the stored row unchanged: same code, same terms, same expiry
     again = _propose(ledger, discount_percent=12.5, now=NOW + timedelta(minutes=5))
-    assert again.code == first.code
-    assert (again.discount_percent, again.amount) == (12.5, 30.0)
-    assert again.created_at == first.created_at
+    assert again == first
     assert len(ledger.list(now=NOW)) == 1
-    assert ledger.by_session_turn("s1", 1) == again
-    next_turn = _propose(ledger, turn=2)
+    assert ledger.by_session_turn("s1", 1) == first
+    next_turn = _propose(ledger, turn=2, discount_percent=12.0)
     assert next_turn.code != first.code
     assert ledger.get(first.code).status == "superseded"
+    assert ledger.get(first.code).superseded_by == next_turn.code
 
 
 def test_same_session_turn_for_another_user_is_refused(ledger: OfferLedger) -> None:
     _propose(ledger)
-    with pytest.raises(ValueError, match="another user"):
+    with pytest.raises(OfferRefusedError) as err:
         _propose(ledger, user="user_101")
+    assert err.value.reason == "session_conflict"
     assert [o.user_id for o in ledger.list(now=NOW)] == ["user_100"]
 
 
 def test_one_live_offer_per_user_across_sessions(ledger: OfferLedger) -> None:
     a = _propose(ledger, session="s1")
     other_user = _propose(ledger, session="s9", user="user_101")
-    b = _propose(ledger, session="s2", status="approval_pending", now=NOW + timedelta(hours=1))
-    c = _propose(ledger, session="s3", now=NOW + timedelta(hours=2))
+    b = _propose(ledger, session="s2", discount_percent=12.0, now=NOW + timedelta(hours=1))
+    c = _propose(ledger, session="s3", discount_percent=14.0, now=NOW + timedelta(hours=2))
     statuses = {o.code: o.status for o in ledger.list(now=NOW + timedelta(hours=2))}
     assert statuses == {
         a.code: "superseded",
@@ -93,20 +94,28 @@ def test_one_live_offer_per_user_across_sessions(ledger: OfferLedger) -> None:
         other_user.code: "proposed",
     }
     assert ledger.standing_offer("user_100", now=NOW + timedelta(hours=2)) == c
-    assert ledger.pending_offer("s2", now=NOW + timedelta(hours=2)) is None
     # re-running an old, superseded turn does not resurrect it
     assert _propose(ledger, session="s1").status == "superseded"
+    assert ledger.violations(now=NOW + timedelta(hours=2)) == []
 
 
 def test_concurrent_proposals_leave_one_live_offer(ledger: OfferLedger) -> None:
+    percents = [float((i * 7) % 20) for i in range(40)]  # racing, in no particular order
+
     def propose(i: int):
-        return _propose(ledger, session=f"s{i}", now=NOW + timedelta(seconds=i))
+        try:
+            return _propose(ledger, session=f"s{i}", discount_percent=percents[i])
+        except OfferRefusedError as e:
+            assert e.reason == "offer_stands"
+            assert e.standing is not None and e.standing.discount_percent >= percents[i]
+            return None
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        offers = list(pool.map(propose, range(40)))
-    assert len({o.code for o in offers}) == 40
+        issued = [o for o in pool.map(propose, range(40)) if o is not None]
+    assert len({o.code for o in issued}) == len(issued) >= 1
     live = [o for o in ledger.list("user_100", now=NOW) if o.is_live]
-    assert len(live) == 1
+    assert len(live) == 1 and live[0].discount_percent == max(percents)
+    assert ledger.violations(now=NOW) == []
 
 
 def test_expiry(ledger: OfferLedger) -> None:
@@ -136,7 +145,7 @@ def test_accepted_offer_stands_until_it_expires(ledger: OfferLedger) -> None:
 
 def test_validate_reasons(ledger: OfferLedger) -> None:
     old = _propose(ledger, session="s1")
-    new = _propose(ledger, session="s2")
+    new = _propose(ledger, session="s2", discount_percent=12.0)
     ok = ledger.validate(new.code, "user_100", now=NOW)
     assert (ok.valid, ok.reason, ok.offer) == (True, "ok", new)
     wrong = ledger.validate(new.code, "user_101", now=NOW)
@@ -187,7 +196,7 @@ def test_decide_keep_percent_and_reject(ledger: OfferLedger) -> None:
     a = _propose(ledger, session="s1", discount_percent=18.0, status="approval_pending")
     kept = ledger.decide(a.code, approved=True, decided_by="mgr", now=NOW)
     assert (kept.status, kept.discount_percent, kept.amount) == ("proposed", 18.0, 43.2)
-    b = _propose(ledger, session="s2", discount_percent=18.0, status="approval_pending")
+    b = _propose(ledger, session="s2", discount_percent=19.0, status="approval_pending")
     rejected = ledger.decide(b.code, approved=False, decided_by="boss", now=NOW)
     assert (rejected.status, rejected.decided_by) == ("rejected", "boss")
     assert ledger.validate(b.code, "user_100", now=NOW).reason == "rejected"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from graph.services import Services
 from graph.session import Negotiator, open_checkpointer
 from tests.fakes import price, route, scripted_llm
@@ -55,11 +53,43 @@ def test_approve_lower_percent(make_app) -> None:
     assert out["offers"][-1]["discount_percent"] == 16.5
 
 
-def test_approve_higher_than_proposed_is_refused(make_app) -> None:
+def test_invalid_resume_values_re_ask_and_never_wedge(make_app) -> None:
+    """Defect 5: through the graph API (as Studio/SDK resume), without any pre-check."""
     app = make_app(scripted_llm(route("negotiate"), price(19)))
     app.turn("discount?")
-    with pytest.raises(ValueError, match=r"within 0\.\.19"):
-        app.resume({"decision": "approve", "percent": 20})
+    code = _pending(app)["code"]
+    bad_values = [
+        ({"decision": "approve", "percent": 20}, "within 0..19"),
+        ("garbage", "approve or reject"),
+        ({"decision": "approve", "percent": "x"}, "must be a number"),
+        (42, "approve or reject"),
+    ]
+    for bad, error in bad_values:
+        out = app.resume(bad)
+        assert "__interrupt__" in out
+        req = _pending(app)
+        assert req["code"] == code and error in req["error"]
+    assert app.services.ledger().get(code).status == "approval_pending"
+    out = app.resume({"decision": "reject", "approver": "bob"})
+    assert "__interrupt__" not in out
+    assert app.services.ledger().get(code).status == "rejected"
+    assert out["offers"][-1]["discount_percent"] == 15
+    assert app.services.ledger().violations() == []
+
+
+def test_invalid_then_valid_approval_issues_the_offer(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(19)))
+    app.turn("discount?")
+    app.resume({"decision": "approve", "percent": 25})
+    assert "within 0..19" in _pending(app)["error"]
+    out = app.resume({"decision": "approve", "percent": 17, "approver": "ann"})
+    offer = out["offers"][-1]
+    assert (offer["discount_percent"], offer["status"], offer["decided_by"]) == (
+        17,
+        "proposed",
+        "ann",
+    )
+    assert offer["code"] in out["messages"][-1].content
 
 
 def test_reject_gives_the_highest_offer_needing_no_approval(make_app) -> None:

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS offers (
     created_at       TEXT NOT NULL,
     expires_at       TEXT NOT NULL,
     decided_by       TEXT NULL,
+    superseded_by    TEXT NULL,
     UNIQUE (session_id, turn, slot)
 );
 CREATE INDEX IF NOT EXISTS offers_user_status ON offers (user_id, status);
@@ -34,20 +35,33 @@ INSERT INTO offers (code, user_id, session_id, turn, slot, discount_percent, cap
 VALUES (:code, :user_id, :session_id, :turn, :slot, :discount_percent, :cap_percent,
         :cart_value, :amount, :status, :created_at, :expires_at, NULL);
 
--- name: ledger_update_proposal
-UPDATE offers
-SET discount_percent = :discount_percent,
-    cap_percent      = :cap_percent,
-    cart_value       = :cart_value,
-    amount           = :amount,
-    status           = :status,
-    expires_at       = :expires_at
-WHERE code = :code;
+-- name: ledger_columns
+PRAGMA table_info(offers);
 
--- name: ledger_supersede_others
+-- name: ledger_add_superseded_by
+ALTER TABLE offers ADD COLUMN superseded_by TEXT NULL;
+
+-- name: ledger_supersede_proposed
+-- A new redeemable code replaces the customer's other proposed (not yet accepted) codes.
 UPDATE offers
-SET status = 'superseded'
-WHERE user_id = ? AND code <> ? AND status IN ('proposed', 'approval_pending');
+SET status = 'superseded', superseded_by = :code
+WHERE user_id = :user_id AND code <> :code AND status = 'proposed';
+
+-- name: ledger_supersede_live
+-- Acceptance closes every other live offer of the customer, pending proposals included.
+UPDATE offers
+SET status = 'superseded', superseded_by = :code
+WHERE user_id = :user_id AND code <> :code AND status IN ('proposed', 'approval_pending');
+
+-- name: ledger_redeemable_user
+SELECT * FROM offers
+WHERE user_id = ? AND status IN ('proposed', 'accepted') AND expires_at > ?
+ORDER BY discount_percent DESC, created_at DESC, rowid DESC;
+
+-- name: ledger_pending_user
+SELECT * FROM offers
+WHERE user_id = ? AND status = 'approval_pending' AND expires_at > ?
+ORDER BY created_at DESC, rowid DESC;
 
 -- name: ledger_expire_due
 UPDATE offers
@@ -80,3 +94,9 @@ SELECT * FROM offers ORDER BY created_at, session_id, turn, rowid;
 
 -- name: ledger_list_user
 SELECT * FROM offers WHERE user_id = ? ORDER BY created_at, session_id, turn, rowid;
+
+-- name: ledger_standing_best
+SELECT * FROM offers
+WHERE user_id = ? AND status IN ('proposed', 'accepted') AND expires_at > ?
+ORDER BY discount_percent DESC, created_at DESC, rowid DESC
+LIMIT 1;
