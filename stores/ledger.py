@@ -282,6 +282,17 @@ class OfferLedger:
         assert decided is not None
         return decided
 
+    def withdraw(self, code: str, now: datetime | None = None) -> Offer | None:
+        """Let a pending proposal lapse now (``expired``): its approval request is gone.
+
+        Only an ``approval_pending`` row changes; the stored row is returned either way.
+        """
+        moment = utc_now(now)
+        with self._db.transaction() as db:
+            if db.run("ledger_withdraw", {"code": code, "now": to_text(moment)}):
+                log.info("pending offer %s withdrawn", code)
+            return _offer(db.one("ledger_get", (code,)))
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()

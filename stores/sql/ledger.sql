@@ -100,3 +100,8 @@ SELECT * FROM offers
 WHERE user_id = ? AND status IN ('proposed', 'accepted') AND expires_at > ?
 ORDER BY discount_percent DESC, created_at DESC, rowid DESC
 LIMIT 1;
+
+-- name: ledger_withdraw
+-- A pending proposal nobody can decide any more lapses now.
+UPDATE offers SET status = 'expired', expires_at = :now
+WHERE code = :code AND status = 'approval_pending';
