@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -136,7 +136,8 @@ class OfferLedger:
         the rule's name from ``INVARIANTS``.
         """
         offers = [Offer.model_validate(dict(r)) for r in self._db.all("ledger_list_all")]
-        return ledger_violations(offers, utc_now(now))
+        order = {row["code"]: row["seq"] for row in self._db.all("ledger_insert_order")}
+        return ledger_violations(offers, utc_now(now), order)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -348,13 +349,21 @@ def _check_new_offer(db: SqliteConnection, user_id: str, percent: float, now: da
         )
 
 
-def ledger_violations(offers: Iterable[Offer], now: datetime) -> list[str]:
+def ledger_violations(
+    offers: Iterable[Offer], now: datetime, order: Mapping[str, int] | None = None
+) -> list[str]:
     """The invariants (module docstring) that ``offers`` break at ``now``; ``[]`` if none.
 
+    ``order`` maps codes to their insertion order (ties of ``created_at`` are broken by it).
     Rows superseded before ``superseded_by`` was recorded (older ledgers) are not judged by
     ``never_lower``.
     """
     rows = list(offers)
+    seq = order or {}
+
+    def age(o: Offer) -> tuple[datetime, int]:
+        return (o.created_at, seq.get(o.code, 0))
+
     by_code = {o.code: o for o in rows}
     by_user: dict[str, list[Offer]] = defaultdict(list)
     for o in rows:
@@ -387,11 +396,11 @@ def ledger_violations(offers: Iterable[Offer], now: datetime) -> list[str]:
         new = by_code.get(o.superseded_by)
         if new is None or new.user_id != o.user_id or new.code == o.code:
             found.append(f"never_lower: {o.code} superseded by unknown {o.superseded_by}")
-        elif new.created_at >= o.created_at and new.discount_percent < o.discount_percent:
+        elif age(new) >= age(o) and new.discount_percent < o.discount_percent:
             found.append(
                 f"never_lower: {o.code} ({o.discount_percent:g}%) replaced by lower {new.code}"
             )
-        elif new.created_at < o.created_at and new.status != "accepted":
+        elif age(new) < age(o) and new.status != "accepted":
             found.append(f"never_lower: {o.code} closed by older {new.code}, not accepted")
     return found
 

@@ -105,3 +105,6 @@ LIMIT 1;
 -- A pending proposal nobody can decide any more lapses now.
 UPDATE offers SET status = 'expired', expires_at = :now
 WHERE code = :code AND status = 'approval_pending';
+
+-- name: ledger_insert_order
+SELECT code, rowid AS seq FROM offers;
