@@ -173,8 +173,10 @@ def make_offer(services: Services):
             return closed(ledger, record, user)
         data = _data(record)
         assert data is not None
+        # the model's words may name the percent it priced; keep them only if that still holds
+        words = p["message"] if record.discount_percent == p["discount_percent"] else ""
         return {
-            "messages": [AIMessage(content=offer_reply(p["message"], data))],
+            "messages": [AIMessage(content=offer_reply(words, data))],
             "offers": [data],
             "standing_offer": data,
             "status": record.status,

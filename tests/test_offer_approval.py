@@ -141,3 +141,34 @@ def test_proposal_that_expired_while_pending_is_not_issued(make_app) -> None:
     assert out["status"] == "expired"
     assert app.services.ledger().get(code).status == "expired"
     assert out.get("offers", []) == []
+
+
+def test_reply_never_repeats_a_percent_the_ledger_did_not_issue(make_app) -> None:
+    """Approved lower (or a fallback): the model's "19%" must not reach the customer."""
+    app = make_app(scripted_llm(route("negotiate"), price(19, "I can give you 19% off.")))
+    app.turn("discount?")
+    out = app.resume({"decision": "approve", "percent": 17})
+    reply = out["messages"][-1].content
+    assert "17% off" in reply and "19%" not in reply
+
+
+def test_decision_recorded_before_a_crash_is_delivered_by_a_new_process(settings) -> None:
+    """Defect 6 with SQLite checkpoints: the ledger holds the decision, the checkpoint not."""
+    db = str(settings.checkpoint_db)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open_checkpointer(db) as saver:
+        first = Negotiator(
+            Services.with_llm(scripted_llm(route("negotiate"), price(19)), settings), saver
+        )
+        first.run_turn("s-crash", "user_100", "discount or I leave")
+        code = first.pending_approval("s-crash")["code"]
+        first.services.ledger().decide(code, approved=False, decided_by="bob")  # then: crash
+    with open_checkpointer(db) as saver:
+        second = Negotiator(Services.with_llm(scripted_llm(), settings), saver)
+        assert second.pending_approval("s-crash")["code"] == code
+        done = second.resume("s-crash", {"decision": "reject", "approver": "bob"})
+    assert done.status == "proposed" and done.offer["discount_percent"] == 15
+    assert done.offer["code"] in done.reply
+    ledger = second.services.ledger()
+    assert ledger.get(code).status == "rejected"
+    assert ledger.violations() == []
