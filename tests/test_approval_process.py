@@ -123,3 +123,34 @@ def test_reject_from_another_process_gives_the_unapproved_maximum(env) -> None:
     audit = json.loads(_cli(environ, "audit", "--session", "p2", "--json").stdout)
     assert [r["node"] for r in audit] == ["router", "pricing"]
     assert audit[1]["policy"]["model_percent"] == 14
+
+
+def test_rejected_approval_in_another_process_keeps_the_standing_code(env) -> None:
+    """Defect 1 across processes: the pending proposal superseded the 15 % code at once."""
+    srv, environ = env
+
+    def turn(session: str, message: str) -> dict:
+        done = _cli(
+            environ, "turn", "--user", "user_100", "--session", session, "--message", message,
+            "--json",
+        )  # fmt: skip
+        return json.loads(done.stdout)
+
+    srv.queue(route("negotiate"))
+    srv.queue(price(15))
+    code = turn("q1", "discount?")["offer"]["code"]
+    srv.queue(route("negotiate"))
+    srv.queue(price(19))
+    assert turn("q1", "more or I leave")["status"] == "approval_pending"
+    srv.queue(route("negotiate"))  # a second session while q1 waits: no pricing, no new code
+    other = turn("q2", "any discount?")
+    assert code in other["reply"] and "waiting for a manager" in other["reply"]
+    done = _cli(environ, "approve", "--session", "q1", "--decision", "reject", "--json")
+    assert done.returncode == 0, done.stderr
+    assert code in json.loads(done.stdout)["reply"]
+    offers = json.loads(_cli(environ, "offers", "list", "--user", "user_100", "--json").stdout)
+    assert [(o["code"], o["status"]) for o in offers if o["status"] == "proposed"] == [
+        (code, "proposed")
+    ]
+    valid = _cli(environ, "offers", "validate", code, "--user", "user_100")
+    assert valid.returncode == 0 and valid.stdout.startswith("valid")

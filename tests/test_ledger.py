@@ -271,3 +271,32 @@ def test_audit_log_is_append_only_and_idempotent(tmp_path: Path) -> None:
     assert row == (0, "cut")
     conn.close()
     log.close()
+
+
+def test_a_ledger_from_before_superseded_by_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE offers (code TEXT PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT"
+        " NULL, turn INTEGER NOT NULL, slot TEXT NOT NULL DEFAULT 'main', discount_percent REAL"
+        " NOT NULL, cap_percent REAL NOT NULL, cart_value REAL NOT NULL, amount REAL NOT NULL,"
+        " status TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_by"
+        " TEXT NULL, UNIQUE (session_id, turn, slot))"
+    )
+    old.execute(
+        "INSERT INTO offers VALUES ('SGR-AAAAA-AAAAA', 'user_100', 's0', 1, 'main', 10, 20, 240,"
+        " 24, 'superseded', '2025-06-01T11:00:00.000000+00:00',"
+        " '2025-06-03T11:00:00.000000+00:00', NULL)"
+    )
+    old.commit()
+    old.close()
+    led = OfferLedger(path)
+    try:
+        assert led.get("SGR-AAAAA-AAAAA").superseded_by is None
+        new = _propose(led, discount_percent=12.0)
+        assert led.get(new.code).superseded_by is None and new.status == "proposed"
+        assert led.violations(now=NOW) == []
+    finally:
+        led.close()
