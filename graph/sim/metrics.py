@@ -140,5 +140,5 @@ def ledger_violations(
         best = max(best, pct)
         redeemable += r["status"] in REDEEMABLE
     if redeemable > 1:
-        found.append(f"two_redeemable: {user_id} holds {redeemable} redeemable codes")
+        found.append(f"two_redeemable {user_id}: {redeemable} redeemable codes")
     return found
