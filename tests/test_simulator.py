@@ -336,3 +336,44 @@ def test_simulate_cli_prints_one_json_object_per_strategy(capsys) -> None:
 def test_simulate_cli_refuses_an_unknown_strategy(capsys) -> None:
     assert main(["simulate", "--strategy", "greedy"]) == 2
     assert "--strategy" in capsys.readouterr().err
+
+
+def _answer_like_the_fake(body: dict) -> str:
+    """A server that fills the schema from the customer's words (the router's template cut)."""
+    text = str(body["messages"][-1]["content"])
+    if text.startswith("Customer message: "):
+        text = text.removeprefix("Customer message: ").split("\n\n")[0]
+    return json.dumps(fill_schema(schema_of(body) or {}, text))
+
+
+def test_simulate_endpoint_goes_over_http(capsys) -> None:
+    """``--endpoint``: the schema travels in the request, the probe passes, deals are made."""
+    from tests.fake_openai import FakeOpenAIServer
+
+    with FakeOpenAIServer(version="0.32.0", responder=_answer_like_the_fake) as srv:
+        code = main(
+            [
+                "simulate",
+                "--json",
+                "--endpoint",
+                srv.url,
+                "--strategy",
+                "model",
+                "--personas",
+                "instant_accepter",
+                "--customers",
+                "user_100,user_101",
+            ]
+        )
+        bodies = list(srv.requests)
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    model = out["strategies"]["model"]
+    assert model["deal_rate"] == 1.0 and model["discount_to_cap"] == 1.0
+    assert model["avg_discount_percent"] == 14.0  # caps 20 and 8, the fake anchors at the cap
+    assert "fake-model" in out["model"]
+    assert any("structured_outputs" in b for b in bodies)
+
+
+def test_simulate_endpoint_unreachable_exits_3(capsys) -> None:
+    assert main(["simulate", "--endpoint", "http://127.0.0.1:9/v1"]) == 3
