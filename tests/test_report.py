@@ -232,3 +232,10 @@ def test_since_must_be_an_iso_date() -> None:
     assert parse_since("2026-11-19T10:00:00+02:00").utcoffset() == timedelta(hours=2)
     with pytest.raises(CLIError):
         parse_since("last week")
+
+
+def test_groups_come_in_business_order(settings: Settings) -> None:
+    _seed(settings)
+    r = _report(settings, since=None)
+    assert list(r["by_churn_band"]) == ["high", "mid"]
+    assert list(r["by_inventory"]) == ["Low", "Normal", "High"]

@@ -158,7 +158,7 @@ def _pct(value: Any) -> str:
 
 
 def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:g}"
+    return "-" if value is None else f"{round(value, 2):g}"
 
 
 def print_report(r: dict[str, Any]) -> None:

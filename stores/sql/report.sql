@@ -70,7 +70,8 @@ SELECT grp,
        avg(CASE WHEN status = 'accepted' THEN discount_percent END)    AS avg_discount_percent,
        avg(CASE WHEN status = 'accepted' THEN cap_percent END)         AS avg_cap_percent,
        coalesce(sum(CASE WHEN status = 'accepted' THEN amount END), 0) AS discount_given_total
-FROM grouped GROUP BY grp ORDER BY grp;
+FROM grouped GROUP BY grp
+ORDER BY CASE grp WHEN 'high' THEN 0 WHEN 'mid' THEN 1 WHEN 'low' THEN 2 ELSE 3 END;
 
 -- name: report_by_inventory
 WITH grouped AS (
@@ -85,7 +86,9 @@ SELECT grp,
        avg(CASE WHEN status = 'accepted' THEN discount_percent END)    AS avg_discount_percent,
        avg(CASE WHEN status = 'accepted' THEN cap_percent END)         AS avg_cap_percent,
        coalesce(sum(CASE WHEN status = 'accepted' THEN amount END), 0) AS discount_given_total
-FROM grouped GROUP BY grp ORDER BY grp;
+FROM grouped GROUP BY grp
+ORDER BY CASE grp WHEN 'Critical' THEN 0 WHEN 'Low' THEN 1 WHEN 'Normal' THEN 2
+                  WHEN 'High' THEN 3 ELSE 4 END;
 
 -- name: report_approvals
 -- approved = a manager's decision that was not a rejection (decided_by is set only by it);
