@@ -103,12 +103,24 @@ def intent(text: str) -> str:
 
 
 def quote_window(text: str, max_len: int) -> str:
-    """A verbatim piece of ``text`` of at most ``max_len`` characters around its first cue."""
+    """Whole words of ``text`` (verbatim, at most ``max_len`` characters) around its first cue."""
     low = text.lower()
     hits = [low.find(c) for c in CONCESSION_CUES if _has_cue(low, c)]
     at = min(hits) if hits else 0
-    start = max(0, min(at - max_len // 3, len(text) - max_len))
-    return text[start : start + max_len].strip() or text[:max_len]
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    if not words:
+        return text[:max_len]
+    first = next((i for i, (_, end) in enumerate(words) if end > at), 0)
+    lo = hi = first
+    while True:  # grow right first, then left, while the span still fits
+        if hi + 1 < len(words) and words[hi + 1][1] - words[lo][0] <= max_len:
+            hi += 1
+        elif lo > 0 and words[hi][1] - words[lo - 1][0] <= max_len:
+            lo -= 1
+        else:
+            break
+    quote = text[words[lo][0] : words[hi][1]]
+    return quote if len(quote) <= max_len else quote[:max_len]
 
 
 class _Filler:
