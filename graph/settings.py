@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # conversation limits
     max_rounds: int = Field(default=3, ge=0)
     max_message_chars: int = Field(default=4000, ge=1)
+    pricing_strategy: Literal["schedule", "model"] = "schedule"
 
     # policy knobs (share of margin the customer may get)
     churn_high: float = 0.7

@@ -1,0 +1,205 @@
+"""Analyst report: what the agent gave away, to whom, and how often it fell back.
+
+Read-only over the ledger file (``offers`` and ``audit_log``, see ``sql/report.sql``). The
+churn band and inventory status of an offer are the customer's *current* values, looked up
+in the hot and cold stores when the report runs (the ledger does not record them at issue);
+customers missing from a store are grouped as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from stores._time import to_text, utc_now
+from stores.sql import sql
+
+log = logging.getLogger(__name__)
+
+NO_DECIDED_AT = "unavailable: the ledger has no decided_at column"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection that only reads (and fills a temp table); the file must exist."""
+    conn = sqlite3.connect(path, timeout=5.0)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _round(value: Any, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _rate(accepted: int, issued: int, superseded: int) -> float | None:
+    """Accepted ÷ offers that were the customer's last word (superseded ones were bettered)."""
+    final = issued - superseded
+    return round(accepted / final, 4) if final > 0 else None
+
+
+def _customers(
+    conn: sqlite3.Connection, hot_db: Path | None, cold_db: Path | None, since: str
+) -> None:
+    """Fill ``temp.report_customer`` with the current churn and inventory of the customers."""
+    users = [r[0] for r in conn.execute(sql("report_offer_users"), {"since": since})]
+    inventory: dict[str, str] = {}
+    churn: dict[str, float] = {}
+    if users and hot_db is not None and Path(hot_db).is_file():
+        hot = _connect(hot_db)
+        try:
+            rows = hot.execute(sql("report_hot_inventory"), (json.dumps(users),)).fetchall()
+            inventory = {r[0]: r[1] for r in rows}
+        finally:
+            hot.close()
+    if users and cold_db is not None and Path(cold_db).is_file():
+        cold = duckdb.connect(str(cold_db), read_only=True)
+        try:
+            churn = dict(cold.execute(sql("report_cold_churn"), [users]).fetchall())
+        finally:
+            cold.close()
+    conn.execute(sql("report_customer_table"))
+    conn.executemany(
+        sql("report_customer_insert"),
+        [
+            {"user_id": u, "churn_probability": churn.get(u), "inventory": inventory.get(u)}
+            for u in users
+        ],
+    )
+
+
+def _groups(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in conn.execute(sql(name), params):
+        out[r["grp"]] = {
+            "offers_issued": r["offers_issued"],
+            "accepted": r["accepted"],
+            "acceptance_rate": _rate(r["accepted"], r["offers_issued"], r["superseded"]),
+            "avg_discount_percent": _round(r["avg_discount_percent"]),
+            "avg_cap_percent": _round(r["avg_cap_percent"]),
+            "discount_given_total": round(float(r["discount_given_total"]), 2),
+        }
+    return out
+
+
+def _approvals(conn: sqlite3.Connection, params: dict[str, Any]) -> dict[str, Any]:
+    r = conn.execute(sql("report_approvals"), params).fetchone()
+    has_decided_at = conn.execute(sql("report_has_column"), ("offers", "decided_at")).fetchone()[0]
+    median = None
+    if has_decided_at:
+        median = conn.execute(sql("report_decided_median_wait"), params).fetchone()[0]
+    age = conn.execute(sql("report_pending_median_age"), params).fetchone()[0]
+    return {
+        "pending": r["pending"],
+        "approved": r["approved"],
+        "rejected": r["rejected"],
+        "expired_pending": r["expired_pending"],
+        "median_wait_s": _round(median, 1),
+        "median_wait_source": "decided_at - created_at" if has_decided_at else NO_DECIDED_AT,
+        "median_pending_age_s": _round(age, 1),
+    }
+
+
+def _fallbacks(conn: sqlite3.Connection, params: dict[str, Any]) -> dict[str, Any]:
+    empty = {"calls": 0, "failed_calls": 0, "turns": 0, "fallback_turns": 0}
+    if not conn.execute(sql("report_has_table"), ("audit_log",)).fetchone()[0]:
+        return {**empty, "share_of_turns": None, "causes": []}
+    r = conn.execute(sql("report_fallback_totals"), params).fetchone()
+    causes = [
+        {"node": c["node"], "cause": c["cause"], "count": c["count"]}
+        for c in conn.execute(sql("report_fallback_causes"), params)
+    ]
+    totals = {k: int(r[k] or 0) for k in empty}
+    share = round(totals["fallback_turns"] / totals["turns"], 4) if totals["turns"] else None
+    return {**totals, "share_of_turns": share, "causes": causes}
+
+
+def build_report(
+    ledger_db: Path,
+    *,
+    hot_db: Path | None = None,
+    cold_db: Path | None = None,
+    since: datetime | None = None,
+    churn_high: float = 0.7,
+    churn_low: float = 0.3,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The report as plain data (the ``report --json`` object).
+
+    ``since``: only offers and audit rows created at or after it. ``churn_high`` /
+    ``churn_low``: the band boundaries (the policy's: > high, [low, high], < low).
+    """
+    moment = utc_now(now)
+    params = {
+        "since": to_text(since) if since is not None else "",
+        "now": to_text(moment),
+        "churn_high": churn_high,
+        "churn_low": churn_low,
+    }
+    head = {"since": params["since"] or None, "generated_at": params["now"]}
+    if not Path(ledger_db).is_file():
+        log.info("no ledger at %s: empty report", ledger_db)
+        return {**head, **_empty()}
+    conn = _connect(ledger_db)
+    try:
+        if not conn.execute(sql("report_has_table"), ("offers",)).fetchone()[0]:
+            return {**head, **_empty(), "fallbacks": _fallbacks(conn, params)}
+        _customers(conn, hot_db, cold_db, params["since"])
+        t = conn.execute(sql("report_offer_totals"), params).fetchone()
+        return {
+            **head,
+            "offers_issued": t["offers_issued"],
+            "offers_accepted": t["accepted"],
+            "acceptance_rate": _rate(t["accepted"], t["offers_issued"], t["superseded"]),
+            "avg_offered_percent": _round(t["avg_offered_percent"]),
+            "avg_discount_percent": _round(t["avg_discount_percent"]),
+            "avg_discount_amount": _round(t["avg_discount_amount"], 2),
+            "avg_cap_percent": _round(t["avg_cap_percent"]),
+            "discount_to_cap": _round(t["discount_to_cap"]),
+            "discount_given_total": round(float(t["discount_given_total"]), 2),
+            "cap_amount_total": round(float(t["cap_amount_total"]), 2),
+            "by_churn_band": _groups(conn, "report_by_churn_band", params),
+            "by_inventory": _groups(conn, "report_by_inventory", params),
+            "approvals": _approvals(conn, params),
+            "fallbacks": _fallbacks(conn, params),
+        }
+    finally:
+        conn.close()
+
+
+def _empty() -> dict[str, Any]:
+    return {
+        "offers_issued": 0,
+        "offers_accepted": 0,
+        "acceptance_rate": None,
+        "avg_offered_percent": None,
+        "avg_discount_percent": None,
+        "avg_discount_amount": None,
+        "avg_cap_percent": None,
+        "discount_to_cap": None,
+        "discount_given_total": 0.0,
+        "cap_amount_total": 0.0,
+        "by_churn_band": {},
+        "by_inventory": {},
+        "approvals": {
+            "pending": 0,
+            "approved": 0,
+            "rejected": 0,
+            "expired_pending": 0,
+            "median_wait_s": None,
+            "median_wait_source": NO_DECIDED_AT,
+            "median_pending_age_s": None,
+        },
+        "fallbacks": {
+            "calls": 0,
+            "failed_calls": 0,
+            "turns": 0,
+            "fallback_turns": 0,
+            "share_of_turns": None,
+            "causes": [],
+        },
+    }

@@ -1,0 +1,241 @@
+"""Analyst report: SQL over a seeded ledger and audit trail, expectations computed by hand.
+
+Seeded customers (stores/seed.py): user_100 churn 0.85 Normal, user_103 0.12 High,
+user_104 0.92 Normal, user_105 0.55 Low, user_107 0.18 Normal, user_109 0.71 High.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from graph.cli.analyst import parse_since
+from graph.cli.errors import CLIError
+from graph.cli.parser import build_parser
+from graph.settings import Settings
+from stores.audit import AuditLog
+from stores.ledger import OfferLedger
+from stores.report import NO_DECIDED_AT, build_report
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SINCE = datetime(2026, 11, 19, tzinfo=UTC)
+
+
+def _seed(s: Settings) -> None:
+    led = OfferLedger(s.ledger_db)
+    t = NOW - timedelta(hours=3)
+
+    def propose(session, turn, user, pct, cap, cart, *, at, status="proposed", slot="main"):
+        return led.propose(
+            session_id=session,
+            turn=turn,
+            user_id=user,
+            discount_percent=pct,
+            cap_percent=cap,
+            cart_value=cart,
+            status=status,
+            ttl_hours=48,
+            slot=slot,
+            now=at,
+        )
+
+    # before --since: expired by the later writes, counted only without --since
+    propose("s0", 1, "user_101", 4, 8, 125, at=NOW - timedelta(days=5))
+    # user_100: 8 % superseded by 12 %, accepted (28.80)
+    propose("s1", 1, "user_100", 8, 20, 240, at=t)
+    b = propose("s1", 2, "user_100", 12, 20, 240, at=t + timedelta(minutes=1))
+    led.accept(b.code, "user_100", now=t + timedelta(minutes=2))
+    # user_105: 5 % proposed, not accepted
+    propose("s2", 1, "user_105", 5, 5, 220, at=t)
+    # user_109: 15 % pending, approved at 12 % by a manager, accepted (96.00)
+    p = propose("s3", 1, "user_109", 15, 15, 800, at=t, status="approval_pending")
+    led.decide(p.code, approved=True, decided_by="boss", discount_percent=12, now=t)
+    led.accept(p.code, "user_109", now=t + timedelta(minutes=5))
+    # user_104: 10 % pending, rejected; the no-approval fallback 6.5 % proposed
+    r = propose("s4", 1, "user_104", 10, 10, 1500, at=t, status="approval_pending")
+    led.decide(r.code, approved=False, decided_by="boss", now=t)
+    propose("s4", 1, "user_104", 6.5, 10, 1500, at=t, slot="fallback")
+    # still pending: 30 and 90 minutes old
+    propose(
+        "s5", 1, "user_103", 5, 5, 95, at=NOW - timedelta(minutes=30), status="approval_pending"
+    )
+    propose(
+        "s6", 1, "user_107", 4, 4, 70, at=NOW - timedelta(minutes=90), status="approval_pending"
+    )
+    led.close()
+
+    audit = AuditLog(s.ledger_db)
+    ok = {"schema": "RouterDecision", "parsed": {"analysis": "x"}}
+    cut = {
+        "schema": "PricingDecision",
+        "parsed": None,
+        "errors": ["reply truncated at max_tokens (finish_reason=length)"],
+    }
+    long = {
+        "schema": "RouterDecision",
+        "parsed": None,
+        "errors": ["decision.reply: String should have at most 300 characters"],
+    }
+    audit.append(
+        session_id="s0",
+        user_id="user_101",
+        turn=1,
+        node="pricing",
+        record=cut,
+        now=NOW - timedelta(days=5),
+    )
+    audit.append(session_id="s1", user_id="user_100", turn=1, node="router", record=ok, now=t)
+    audit.append(session_id="s1", user_id="user_100", turn=2, node="router", record=ok, now=t)
+    audit.append(session_id="s1", user_id="user_100", turn=2, node="pricing", record=cut, now=t)
+    audit.append(session_id="s2", user_id="user_105", turn=1, node="router", record=long, now=t)
+    audit.append(session_id="s5", user_id="user_103", turn=1, node="pricing", record=cut, now=t)
+    audit.close()
+
+
+def _report(s: Settings, since: datetime | None = SINCE) -> dict:
+    return build_report(
+        s.ledger_db,
+        hot_db=s.hot_db,
+        cold_db=s.cold_db,
+        since=since,
+        now=NOW,
+        churn_high=s.churn_high,
+        churn_low=s.churn_low,
+    )
+
+
+def test_totals_match_the_hand_computation(settings: Settings) -> None:
+    _seed(settings)
+    r = _report(settings)
+    # issued: user_100 8 (superseded) and 12 (accepted), user_105 5, user_109 12 (accepted),
+    # user_104 fallback 6.5; not issued: the rejected request and the two pending ones
+    assert r["offers_issued"] == 5
+    assert r["offers_accepted"] == 2
+    assert r["acceptance_rate"] == 0.5  # 2 of the 4 offers that were not bettered
+    assert r["avg_offered_percent"] == 8.7  # (8 + 12 + 5 + 12 + 6.5) / 5
+    assert r["avg_discount_percent"] == 12.0
+    assert r["avg_cap_percent"] == 17.5  # (20 + 15) / 2
+    assert r["discount_to_cap"] == 0.7  # (12/20 + 12/15) / 2
+    assert r["discount_given_total"] == 124.8  # 28.80 + 96.00
+    assert r["avg_discount_amount"] == 62.4
+    assert r["cap_amount_total"] == 168.0  # 48.00 + 120.00
+
+
+def test_groups_by_churn_band_and_inventory(settings: Settings) -> None:
+    _seed(settings)
+    r = _report(settings)
+    high = r["by_churn_band"]["high"]  # user_100 x2, user_109, user_104 fallback
+    assert (high["offers_issued"], high["accepted"]) == (4, 2)
+    assert high["acceptance_rate"] == round(2 / 3, 4)
+    assert high["discount_given_total"] == 124.8
+    mid = r["by_churn_band"]["mid"]  # user_105
+    assert (mid["offers_issued"], mid["accepted"], mid["acceptance_rate"]) == (1, 0, 0.0)
+    assert mid["avg_discount_percent"] is None and mid["discount_given_total"] == 0.0
+    assert set(r["by_churn_band"]) == {"high", "mid"}
+    inv = r["by_inventory"]
+    assert set(inv) == {"Normal", "Low", "High"}
+    assert (inv["Normal"]["offers_issued"], inv["Normal"]["accepted"]) == (3, 1)
+    assert inv["Normal"]["acceptance_rate"] == 0.5
+    assert inv["Normal"]["discount_given_total"] == 28.8
+    assert (inv["High"]["offers_issued"], inv["High"]["discount_given_total"]) == (1, 96.0)
+    assert inv["Low"]["accepted"] == 0
+
+
+def test_approvals_and_median_pending_age(settings: Settings) -> None:
+    _seed(settings)
+    a = _report(settings)["approvals"]
+    assert (a["pending"], a["approved"], a["rejected"], a["expired_pending"]) == (2, 1, 1, 0)
+    assert a["median_pending_age_s"] == 3600.0  # median of 30 and 90 minutes
+    assert a["median_wait_s"] is None and a["median_wait_source"] == NO_DECIDED_AT
+
+
+def test_median_wait_uses_decided_at_once_the_ledger_has_it(settings: Settings) -> None:
+    _seed(settings)
+    conn = sqlite3.connect(settings.ledger_db)
+    conn.execute("ALTER TABLE offers ADD COLUMN decided_at TEXT NULL")
+    conn.execute(
+        "UPDATE offers SET decided_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', created_at, "
+        "CASE user_id WHEN 'user_109' THEN '+600 seconds' ELSE '+1800 seconds' END) "
+        "WHERE decided_by IS NOT NULL"
+    )
+    conn.commit()
+    conn.close()
+    a = _report(settings)["approvals"]
+    assert a["median_wait_s"] == 1200.0  # median of 10 and 30 minutes
+    assert a["median_wait_source"] == "decided_at - created_at"
+
+
+def test_fallbacks_and_their_causes(settings: Settings) -> None:
+    _seed(settings)
+    f = _report(settings)["fallbacks"]
+    # since SINCE: 5 calls over 4 turns (s1#1, s1#2, s2#1, s5#1); 3 failed, in 3 turns
+    assert (f["calls"], f["failed_calls"], f["turns"], f["fallback_turns"]) == (5, 3, 4, 3)
+    assert f["share_of_turns"] == 0.75
+    assert f["causes"] == [
+        {
+            "node": "pricing",
+            "cause": "reply truncated at max_tokens (finish_reason=length)",
+            "count": 2,
+        },
+        {
+            "node": "router",
+            "cause": "decision.reply: String should have at most 300 characters",
+            "count": 1,
+        },
+    ]
+
+
+def test_since_filters_offers_and_audit_rows(settings: Settings) -> None:
+    _seed(settings)
+    everything = _report(settings, since=None)
+    assert everything["offers_issued"] == 6  # plus user_101's old (now expired) offer
+    assert everything["by_churn_band"]["mid"]["offers_issued"] == 2  # user_101: churn 0.70
+    assert everything["fallbacks"]["failed_calls"] == 4
+    assert everything["since"] is None
+
+
+def test_no_ledger_is_an_empty_report(tmp_path: Path) -> None:
+    r = build_report(tmp_path / "ledger.sqlite", now=NOW)
+    assert r["offers_issued"] == 0 and r["acceptance_rate"] is None
+    assert r["fallbacks"]["calls"] == 0
+    assert not (tmp_path / "ledger.sqlite").exists()  # the report writes nothing
+
+
+def test_report_cli_json_has_the_issue_keys(settings: Settings, capsys) -> None:
+    _seed(settings)
+    args = build_parser().parse_args(["report", "--json", "--since", "2026-11-19"])
+    assert args.func(args, settings) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {
+        "offers_issued",
+        "acceptance_rate",
+        "avg_discount_percent",
+        "discount_given_total",
+        "by_churn_band",
+        "by_inventory",
+        "approvals",
+        "fallbacks",
+    } <= set(out)
+    assert out["since"].startswith("2026-11-19T00:00:00")
+    args = build_parser().parse_args(["report"])
+    assert args.func(args, settings) == 0
+    text = capsys.readouterr().out
+    assert "offers issued" in text and "fallbacks:" in text
+
+
+def test_since_must_be_an_iso_date() -> None:
+    assert parse_since("2026-11-19") == datetime(2026, 11, 19, tzinfo=UTC)
+    assert parse_since("2026-11-19T10:00:00+02:00").utcoffset() == timedelta(hours=2)
+    with pytest.raises(CLIError):
+        parse_since("last week")
+
+
+def test_groups_come_in_business_order(settings: Settings) -> None:
+    _seed(settings)
+    r = _report(settings, since=None)
+    assert list(r["by_churn_band"]) == ["high", "mid"]
+    assert list(r["by_inventory"]) == ["Low", "Normal", "High"]
