@@ -42,6 +42,8 @@ class OfferData(TypedDict):
     created_at: str
     expires_at: str
     decided_by: str | None
+    decided_at: str | None
+    superseded_by: str | None
 
 
 class Proposal(TypedDict, total=False):

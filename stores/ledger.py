@@ -72,9 +72,11 @@ class OfferLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = SqliteConnection(self.path, schema=("ledger_schema",))
         self._new_code = code_factory
-        with self._db.transaction() as db:  # ledgers made before ``superseded_by`` existed
-            if "superseded_by" not in {row["name"] for row in db.all("ledger_columns")}:
-                db.run("ledger_add_superseded_by")
+        with self._db.transaction() as db:  # ledgers made before these columns existed
+            columns = {row["name"] for row in db.all("ledger_columns")}
+            for column in ("superseded_by", "decided_at"):
+                if column not in columns:
+                    db.run(f"ledger_add_{column}")
 
     # -- reads -------------------------------------------------------------------------
 
@@ -273,6 +275,7 @@ class OfferLedger:
                     "code": offer.code,
                     "status": "proposed" if approved else "rejected",
                     "decided_by": decided_by,
+                    "decided_at": to_text(moment),
                     "discount_percent": percent,
                     "amount": discount_amount(offer.cart_value, percent),
                 },

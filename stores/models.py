@@ -82,6 +82,7 @@ class Offer(_Frozen):
     created_at: AwareDatetime
     expires_at: AwareDatetime
     decided_by: str | None = None
+    decided_at: AwareDatetime | None = None  # when a manager decided (approvals only)
     superseded_by: str | None = None
 
     @property

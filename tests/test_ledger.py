@@ -300,3 +300,11 @@ def test_a_ledger_from_before_superseded_by_is_migrated(tmp_path: Path) -> None:
         assert led.violations(now=NOW) == []
     finally:
         led.close()
+
+
+def test_decision_time_is_recorded(ledger: OfferLedger) -> None:
+    pending = _propose(ledger, status="approval_pending")
+    assert pending.decided_at is None
+    later = NOW + timedelta(minutes=7)
+    decided = ledger.decide(pending.code, approved=True, decided_by="ann", now=later)
+    assert decided.decided_at == later

@@ -53,11 +53,13 @@ def _seed(s: Settings) -> None:
     propose("s2", 1, "user_105", 5, 5, 220, at=t)
     # user_109: 15 % pending, approved at 12 % by a manager, accepted (96.00)
     p = propose("s3", 1, "user_109", 15, 15, 800, at=t, status="approval_pending")
-    led.decide(p.code, approved=True, decided_by="boss", discount_percent=12, now=t)
+    led.decide(
+        p.code, approved=True, decided_by="boss", discount_percent=12, now=t + timedelta(minutes=10)
+    )
     led.accept(p.code, "user_109", now=t + timedelta(minutes=5))
     # user_104: 10 % pending, rejected; the no-approval fallback 6.5 % proposed
     r = propose("s4", 1, "user_104", 10, 10, 1500, at=t, status="approval_pending")
-    led.decide(r.code, approved=False, decided_by="boss", now=t)
+    led.decide(r.code, approved=False, decided_by="boss", now=t + timedelta(minutes=30))
     propose("s4", 1, "user_104", 6.5, 10, 1500, at=t, slot="fallback")
     # still pending: 30 and 90 minutes old
     propose(
@@ -150,23 +152,18 @@ def test_approvals_and_median_pending_age(settings: Settings) -> None:
     a = _report(settings)["approvals"]
     assert (a["pending"], a["approved"], a["rejected"], a["expired_pending"]) == (2, 1, 1, 0)
     assert a["median_pending_age_s"] == 3600.0  # median of 30 and 90 minutes
-    assert a["median_wait_s"] is None and a["median_wait_source"] == NO_DECIDED_AT
+    assert a["median_wait_s"] == 1200.0  # median of 10 (approved) and 30 (rejected) minutes
+    assert a["median_wait_source"] == "decided_at - created_at"
 
 
-def test_median_wait_uses_decided_at_once_the_ledger_has_it(settings: Settings) -> None:
+def test_median_wait_is_unavailable_on_a_ledger_without_decided_at(settings: Settings) -> None:
     _seed(settings)
     conn = sqlite3.connect(settings.ledger_db)
-    conn.execute("ALTER TABLE offers ADD COLUMN decided_at TEXT NULL")
-    conn.execute(
-        "UPDATE offers SET decided_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', created_at, "
-        "CASE user_id WHEN 'user_109' THEN '+600 seconds' ELSE '+1800 seconds' END) "
-        "WHERE decided_by IS NOT NULL"
-    )
+    conn.execute("ALTER TABLE offers DROP COLUMN decided_at")
     conn.commit()
     conn.close()
     a = _report(settings)["approvals"]
-    assert a["median_wait_s"] == 1200.0  # median of 10 and 30 minutes
-    assert a["median_wait_source"] == "decided_at - created_at"
+    assert a["median_wait_s"] is None and a["median_wait_source"] == NO_DECIDED_AT
 
 
 def test_fallbacks_and_their_causes(settings: Settings) -> None:

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS offers (
     expires_at       TEXT NOT NULL,
     decided_by       TEXT NULL,
     superseded_by    TEXT NULL,
+    decided_at       TEXT NULL,
     UNIQUE (session_id, turn, slot)
 );
 CREATE INDEX IF NOT EXISTS offers_user_status ON offers (user_id, status);
@@ -40,6 +41,9 @@ PRAGMA table_info(offers);
 
 -- name: ledger_add_superseded_by
 ALTER TABLE offers ADD COLUMN superseded_by TEXT NULL;
+
+-- name: ledger_add_decided_at
+ALTER TABLE offers ADD COLUMN decided_at TEXT NULL;
 
 -- name: ledger_supersede_proposed
 -- A new redeemable code replaces the customer's other proposed (not yet accepted) codes.
@@ -73,7 +77,7 @@ UPDATE offers SET status = ? WHERE code = ?;
 
 -- name: ledger_decide
 UPDATE offers
-SET status = :status, decided_by = :decided_by,
+SET status = :status, decided_by = :decided_by, decided_at = :decided_at,
     discount_percent = :discount_percent, amount = :amount
 WHERE code = :code;
 

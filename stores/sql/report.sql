@@ -110,7 +110,7 @@ WITH waits AS (
 SELECT avg(wait) FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2);
 
 -- name: report_decided_median_wait
--- Needs offers.decided_at (not in the ledger schema yet): run only when the column exists.
+-- Needs offers.decided_at (ledgers older than that column lack it): run only when it exists.
 WITH waits AS (
     SELECT (julianday(decided_at) - julianday(created_at)) * 86400.0 AS wait
     FROM offers
