@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from graph.cli.bench_cmd import add_bench_parser
 from graph.cli.commands import (
     cmd_approve,
     cmd_audit,
@@ -87,4 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep-server", action="store_true")
     sp.add_argument("--user", default="user_100")
     sp.set_defaults(func=cmd_demo)
+
+    add_bench_parser(sub)
     return p

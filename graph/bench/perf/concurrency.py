@@ -52,9 +52,9 @@ def summarise(samples: list[Sample], sessions: int, latency: float) -> dict[str,
 
 
 def _worker(
-    data_dir: str, ckpt: str, users: list[str], turns: int, latency: float, start_at: float
+    data_dir: str, ckpt: str, users: list[str], turns: int, latency: float, ready: Any = None
 ) -> list[Sample]:
-    """One process: a thread per session, all starting at ``start_at``."""
+    """One process: a thread per session, all started once ``ready()`` returns."""
     settings = bench_settings(Path(data_dir), checkpoint_db=Path(ckpt))
     services = Services.with_llm(fixed_latency_llm(latency), settings)
     services.features().lookup(users[0])  # open the stores before the clock starts
@@ -75,7 +75,8 @@ def _worker(
                     samples.append((start, time.time(), ok))
 
         threads = [threading.Thread(target=session, args=(u,), daemon=True) for u in users]
-        time.sleep(max(0.0, start_at - time.time()))
+        if ready is not None:
+            ready()  # every process is set up: start together
         for t in threads:
             t.start()
         for t in threads:
@@ -85,8 +86,12 @@ def _worker(
     return samples
 
 
-def _proc_main(q: Any, *args: Any) -> None:
-    q.put(_worker(*args))
+def _proc_main(q: Any, ready_q: Any, go: Any, *args: Any) -> None:
+    def ready() -> None:
+        ready_q.put(1)
+        go.wait()
+
+    q.put(_worker(*args, ready))
 
 
 def run_inprocess(
@@ -96,30 +101,34 @@ def run_inprocess(
     tag = uuid.uuid4().hex[:6]
     if procs <= 1:
         samples = _worker(
-            str(data_dir), str(data_dir / f"ckpt-{tag}.sqlite"), users, turns, latency, 0
+            str(data_dir), str(data_dir / f"ckpt-{tag}.sqlite"), users, turns, latency
         )
     else:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        start_at = time.time() + 8.0  # spawn + imports happen before the common start
+        ready_q, go = ctx.Queue(), ctx.Event()
         shards = [users[i::procs] for i in range(procs)]
         ps = [
             ctx.Process(
                 target=_proc_main,
                 args=(
                     q,
+                    ready_q,
+                    go,
                     str(data_dir),
                     str(data_dir / f"ckpt-{tag}-{i}.sqlite"),
                     shard,
                     turns,
                     latency,
-                    start_at,
                 ),
             )
             for i, shard in enumerate(shards)
         ]
         for p in ps:
             p.start()
+        for _ in ps:
+            ready_q.get()
+        go.set()
         samples = [s for _ in ps for s in q.get()]
         for p in ps:
             p.join()
