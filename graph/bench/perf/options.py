@@ -16,4 +16,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-api", action="store_true", help="skip the langgraph dev stage")
     ap.add_argument("--api-jobs", type=int, default=250, help="--n-jobs-per-worker")
     ap.add_argument("--latency", type=float, help="fake LLM seconds per call")
+    ap.add_argument(
+        "--stages",
+        default="overhead,lookup,concurrency,tokens,endpoint",
+        help="comma-separated subset of the stages to run",
+    )
     ap.add_argument("--work-dir", type=Path, help="default: a temporary directory")

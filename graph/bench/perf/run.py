@@ -42,7 +42,8 @@ class Plan:
 
 
 FULL = Plan(200, (10, 100_000, 1_000_000), 5000, 100, (1, 50, 200), 1.0, 2, 2, 2)
-QUICK = Plan(30, (10, 20_000), 1000, 20, (1, 10, 40), 0.2, 2, 0, 0)
+QUICK = Plan(20, (10, 5_000), 1000, 10, (1, 10, 40), 0.2, 2, 0, 0)
+STAGES = ("overhead", "lookup", "concurrency", "tokens", "endpoint")
 TINY = Plan(6, (10,), 50, 3, (1, 3), 0.05, 1, 0, 0)
 
 
@@ -180,17 +181,33 @@ def run_bench(
     api: bool = True,
     jobs: int = 250,
     quick: bool = False,
+    stages: tuple[str, ...] = STAGES,
 ) -> dict[str, Any]:
     """Every stage; the figures as one JSON-ready dict."""
     started = time.perf_counter()
     result: dict[str, Any] = {"quick": quick, "machine": machine(), "plan": plan.__dict__}
-    say(f"overhead: {plan.overhead_turns} turns per durability mode")
+    api = api and "concurrency" in stages
     with ApiServers(work, plan, jobs, early=quick) if api else ExitStack() as api_servers:
         if api and quick:
             api_servers.start()
-        result["overhead"] = overhead.run(work, plan.overhead_turns)
-        result["lookup"] = lookup.run(work, list(plan.lookup_sizes), plan.lookups, plan.seed_calls)
-        result["concurrency"] = _concurrency(work, plan, api_servers if api else None, jobs)
+        if "overhead" in stages:
+            say(f"overhead: {plan.overhead_turns} turns per durability mode")
+            result["overhead"] = overhead.run(work, plan.overhead_turns)
+        if "lookup" in stages:
+            sizes = list(plan.lookup_sizes)
+            result["lookup"] = lookup.run(work, sizes, plan.lookups, plan.seed_calls)
+        if "concurrency" in stages:
+            result["concurrency"] = _concurrency(work, plan, api_servers if api else None, jobs)
+    if "tokens" in stages:
+        result["tokens"] = _tokens(work, endpoint_url)
+    if "endpoint" in stages:
+        say("endpoint: " + (endpoint_url or "skipped (no --endpoint)"))
+        result["endpoint"] = endpoint.run(work, endpoint_url)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _tokens(work: Path, endpoint_url: str | None) -> dict[str, Any]:
     say("tokens: prompts of a first negotiate turn")
     model = None
     if endpoint_url:
@@ -201,11 +218,7 @@ def run_bench(
             model = first_model(endpoint_url)
         except LLMUnavailableError:
             model = None
-    result["tokens"] = tokens.run(work, endpoint_url if model else None, model)
-    say("endpoint: " + (endpoint_url or "skipped (no --endpoint)"))
-    result["endpoint"] = endpoint.run(work, endpoint_url)
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    return result
+    return tokens.run(work, endpoint_url if model else None, model)
 
 
 # --------------------------------------------------------------------------- table
@@ -214,7 +227,7 @@ def run_bench(
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(figure, value, baseline, target) lines of the result."""
     out: list[tuple[str, str, str, str]] = []
-    oh = r["overhead"]
+    oh = r.get("overhead", {"modes": {}})
     for mode, e in oh["modes"].items():
         g, b = e["graph"], e["baseline_bare_3_nodes"]
         out.append(
@@ -246,7 +259,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "p50 <= 5 ms",
             )
         )
-    for s in r["lookup"]["sizes"]:
+    for s in r.get("lookup", {}).get("sizes", []):
         out.append(
             (
                 f"lookup p50, {s['users']:,} customers",
@@ -256,7 +269,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "<= 0.15 ms, flat",
             )
         )
-    c = r["concurrency"]
+    c = r.get("concurrency", {})
     for where in ("in_process", "api_server"):
         levels = c.get(where)
         if not isinstance(levels, list):
@@ -274,21 +287,24 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     ">= 90 % of ideal; p50 <= 1.15 x ideal",
                 )
             )
-    t = r["tokens"]
-    for node, v in t["nodes"].items():
+    t = r.get("tokens")
+    if t:
+        for node, v in t["nodes"].items():
+            out.append(
+                (f"prompt tokens, {node}", str(v["tokens"]), f"seed {v['seed_tokens']}", "no worse")
+            )
         out.append(
-            (f"prompt tokens, {node}", str(v["tokens"]), f"seed {v['seed_tokens']}", "no worse")
+            (
+                "prompt tokens, first negotiate turn",
+                str(t["total"]),
+                f"seed {t['seed_total']}",
+                "no worse",
+            )
         )
-    out.append(
-        (
-            "prompt tokens, first negotiate turn",
-            str(t["total"]),
-            f"seed {t['seed_total']}",
-            "no worse",
-        )
-    )
-    e = r["endpoint"]
-    if "skipped" in e:
+    e = r.get("endpoint")
+    if not e:
+        pass
+    elif "skipped" in e:
         out.append(("real endpoint", "skipped", e["skipped"], "-"))
     else:
         out.append(
@@ -308,7 +324,8 @@ def table(r: dict[str, Any]) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(r)]
     lines.append(
         f"\nmachine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, "
-        f"load {r['machine']['loadavg_1m_at_start']} at start; tokens: {r['tokens']['tokenizer']};"
+        f"load {r['machine']['loadavg_1m_at_start']} at start; "
+        f"tokens: {r.get('tokens', {}).get('tokenizer', '-')};"
         f" {r['seconds']} s"
     )
     return "\n".join(lines)
@@ -323,6 +340,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the bench as the parsed options say; 0."""
+    stages = tuple(x.strip() for x in args.stages.split(",") if x.strip())
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        print(
+            f"error: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}",
+            file=sys.stderr,
+        )
+        return 2
     plan = TINY if args.tiny else QUICK if args.quick else FULL
     if args.latency is not None:
         plan = Plan(**{**plan.__dict__, "latency": args.latency})
@@ -338,6 +363,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             api=not args.no_api,
             jobs=args.api_jobs,
             quick=args.quick or args.tiny,
+            stages=stages,
         )
     text = json.dumps(result, indent=2)
     if args.out:
