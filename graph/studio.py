@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-
-from concurrent.futures import ThreadPoolExecutor
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
