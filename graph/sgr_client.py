@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -81,6 +82,15 @@ class SGRCall:
             "completion_tokens": self.completion_tokens,
             "finish_reasons": self.finish_reasons,
         }
+
+
+@lru_cache(maxsize=512)
+def json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """``model.model_json_schema()``, generated once per model class (it costs ~3 ms).
+
+    Callers must not mutate the returned dict: it is shared.
+    """
+    return model.model_json_schema()
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -191,7 +201,7 @@ class StructuredLLM:
         start = time.perf_counter()
         messages = [HumanMessage(content=PROBE_PROMPT)]
         reply = self._invoke(
-            messages, ConstraintProbe.model_json_schema(), "ConstraintProbe", PROBE_MAX_TOKENS
+            messages, json_schema_of(ConstraintProbe), "ConstraintProbe", PROBE_MAX_TOKENS
         )
         raw = reply.content if isinstance(reply.content, str) else str(reply.content)
         try:
@@ -264,7 +274,7 @@ class StructuredLLM:
         """Ask for ``model`` (its JSON schema, or ``schema``), validate, repair once."""
         if self.verify:
             self.ensure_enforced()
-        schema = schema or model.model_json_schema()
+        schema = schema or json_schema_of(model)
         name = model.__name__
         rec = SGRCall(node=node, schema_name=name, dialect=self.dialect, model=self.model_name)
         convo = list(messages)

@@ -8,6 +8,7 @@ priced proposal goes to the ``offer`` node, which owns every side effect.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -44,6 +45,7 @@ class PricingDecision(BaseModel):
     customer_message: str = Field(..., min_length=1, max_length=300)
 
 
+@lru_cache(maxsize=512)  # caps sit on a 0.5 grid: a few hundred classes at most
 def bounded_pricing_model(cap_percent: float) -> type[PricingDecision]:
     """``PricingDecision`` whose ``discount_percent`` is bounded by this customer's cap."""
     return create_model(
@@ -111,7 +113,6 @@ def make_pricing(services: Services):
             prompt,
             node="pricing",
             turn=turn,
-            schema=model.model_json_schema(),
             policy={"cap_percent": cap_pct},
         )
         decision = step.decision

@@ -40,10 +40,13 @@ class StoreCache(Generic[S]):
         self._opener = opener
         self._lock = threading.Lock()
         self._entries: dict[tuple[Path, ...], tuple[_Identity, S]] = {}
+        self._resolved: dict[tuple[Path | str, ...], tuple[Path, ...]] = {}
 
     def get(self, *paths: Path) -> S:
         """The cached store on ``paths`` (``opener(*paths)``), reopened when a file changed."""
-        key = tuple(Path(p).resolve() for p in paths)
+        key = self._resolved.get(paths)
+        if key is None:  # resolve() costs a few lstat calls: once per path tuple
+            key = self._resolved[paths] = tuple(Path(p).resolve() for p in paths)
         ident = _identity(key)
         with self._lock:
             entry = self._entries.get(key)

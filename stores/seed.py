@@ -42,6 +42,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from stores._time import to_text
+from stores.cold import ensure_copy
 from stores.features import reset_feature_stores
 from stores.files import data_files
 from stores.models import Inventory
@@ -110,6 +111,7 @@ def generate(
         reset_feature_stores(data_dir)
         _remove(files.cold.with_name(files.cold.name + ".wal"))
         os.replace(tmp_cold, files.cold)
+        ensure_copy(files.cold)  # the SQLite copy lookups read (stores/cold.py)
     finally:
         _remove(tmp_hot, tmp_cold, *_sidecars(tmp_hot, tmp_cold))
     seconds = time.perf_counter() - started

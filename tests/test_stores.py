@@ -6,19 +6,21 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import pytest
 from pydantic import ValidationError
 
 import stores.seed as seed_module
 from graph.settings import Settings
 from stores.cold import ColdStore
+from stores.cold import copy_path as cold_copy_path
 from stores.errors import StoreNotFoundError
 from stores.features import FeatureStore, get_feature_store, reset_feature_stores
 from stores.files import data_files
 from stores.hot import HotStore
 from stores.models import CustomerFeatures, UnknownUser
 from stores.seed import HAND_USERS, generate
-from stores.sql import _parse
+from stores.sql import _parse, sql
 
 HAND_IDS = [f"user_{n}" for n in range(100, 110)]
 
@@ -217,7 +219,8 @@ def test_failed_seed_leaves_stores_intact(
         generate(settings.data_dir, users=50)
     after = {p.name: os.stat(p).st_ino for p in (settings.hot_db, settings.cold_db)}
     assert before == after
-    assert sorted(p.name for p in settings.data_dir.iterdir()) == ["cold.duckdb", "hot.sqlite"]
+    stores = sorted(p.name for p in settings.data_dir.iterdir() if ".lookup.sqlite" not in p.name)
+    assert stores == ["cold.duckdb", "hot.sqlite"]  # (+ the cold store's lookup copy)
     fs = FeatureStore.open(settings.hot_db, settings.cold_db)
     try:
         assert fs.cold.count() == 10
@@ -287,3 +290,48 @@ def test_reseed_keeps_the_ledger_and_open_hot_connections(settings: Settings) ->
         fs.close()
     assert ledger.get(offer.code) == offer
     ledger.close()
+
+
+# --------------------------------------------------------------------------- cold store copy
+
+
+def _rewrite_cold(path: Path, ltv: float) -> None:
+    """Swap in a new DuckDB file whose user_100 has lifetime value ``ltv``."""
+    tmp = path.with_name("new.duckdb")
+    conn = duckdb.connect(str(tmp))
+    try:
+        conn.execute(sql("cold_schema"))
+        conn.execute(sql("cold_insert_analytics"), ["user_100", ltv, 0.8, 30.0])
+        conn.execute(sql("cold_checkpoint"))
+    finally:
+        conn.close()
+    os.replace(tmp, path)
+
+
+def test_cold_lookups_follow_a_swapped_duckdb_file(settings: Settings) -> None:
+    cold = ColdStore(settings.cold_db, recheck_s=0.0)
+    try:
+        first = cold.get_analytics("user_100")
+        assert first is not None and first.lifetime_value != 1234.5
+        _rewrite_cold(settings.cold_db, 1234.5)
+        again = cold.get_analytics("user_100")
+        assert again is not None and again.lifetime_value == 1234.5
+        assert cold.get_analytics("user_101") is None  # the new version has one customer
+        assert cold.count() == 1
+    finally:
+        cold.close()
+
+
+def test_cold_copy_is_built_once_per_version(settings: Settings) -> None:
+    copy = cold_copy_path(settings.cold_db)
+    assert copy.is_file()  # setup-data builds it
+    stamp = os.stat(copy).st_mtime_ns
+    ColdStore(settings.cold_db).close()
+    assert os.stat(copy).st_mtime_ns == stamp  # same version: reused, not rebuilt
+    _rewrite_cold(settings.cold_db, 99.0)
+    cold = ColdStore(settings.cold_db)
+    try:
+        found = cold.get_analytics("user_100")
+        assert found is not None and found.lifetime_value == 99.0
+    finally:
+        cold.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from graph.cli.analyst import add_analyst_parsers
+from graph.cli.bench_cmd import add_bench_parser
 from graph.cli.commands import (
     cmd_approve,
     cmd_audit,
@@ -90,4 +91,5 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_demo)
 
     add_analyst_parsers(sub)
+    add_bench_parser(sub)
     return p

@@ -1,0 +1,206 @@
+"""Concurrent sessions with a fixed-latency fake LLM: in-process runner and API server.
+
+Each session is one customer running ``turns`` turns one after the other; a negotiate turn
+makes two LLM calls (router, pricing), so the ideal turn time is ``2 * latency`` and the ideal
+throughput ``sessions / (2 * latency)`` turns/s.
+
+* in-process: threads over ``open_negotiator`` (the CLI's runner), in ``procs`` processes
+  (sessions sharded by process, each process its own checkpoint file, one shared ledger);
+* API server: ``langgraph dev --n-jobs-per-worker N`` (``servers`` of them, sessions sharded,
+  each its own checkpoint file) against the fake LLM over HTTP, driven by ``langgraph-sdk``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from graph.bench.perf.common import MESSAGE, bench_settings, pct, say
+from graph.bench.perf.fake_llm import fixed_latency_llm
+from graph.services import Services
+from graph.session import open_negotiator
+from stores.features import reset_feature_stores
+from stores.ledger import reset_ledgers
+
+Sample = tuple[float, float, bool]  # start, end (time.time), ok
+
+
+def summarise(samples: list[Sample], sessions: int, latency: float) -> dict[str, Any]:
+    """Throughput against the ideal, turn p50/p99 and errors of one level."""
+    ok = [s for s in samples if s[2]]
+    wall = (max(s[1] for s in samples) - min(s[0] for s in samples)) if samples else 0.0
+    durations = [s[1] - s[0] for s in ok]
+    ideal = sessions / (2 * latency) if latency else 0.0
+    throughput = len(ok) / wall if wall else 0.0
+    return {
+        "sessions": sessions,
+        "turns": len(samples),
+        "errors": len(samples) - len(ok),
+        "wall_s": round(wall, 3),
+        "turns_per_s": round(throughput, 2),
+        "ideal_turns_per_s": round(ideal, 2),
+        "efficiency": round(throughput / ideal, 3) if ideal else None,
+        "turn_p50_s": round(pct(durations, 0.5), 3),
+        "turn_p99_s": round(pct(durations, 0.99), 3),
+        "ideal_turn_s": round(2 * latency, 3),
+    }
+
+
+def _worker(
+    data_dir: str, ckpt: str, users: list[str], turns: int, latency: float, ready: Any = None
+) -> list[Sample]:
+    """One process: a thread per session, all started once ``ready()`` returns."""
+    settings = bench_settings(Path(data_dir), checkpoint_db=Path(ckpt))
+    services = Services.with_llm(fixed_latency_llm(latency), settings)
+    services.features().lookup(users[0])  # open the stores before the clock starts
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    with open_negotiator(services) as neg:
+
+        def session(user: str) -> None:
+            sid = f"c-{uuid.uuid4().hex[:12]}"
+            for _ in range(turns):
+                start = time.time()
+                try:
+                    result = neg.run_turn(sid, user, MESSAGE)
+                    ok = result.error is None
+                except Exception:  # counted as an error, the level goes on
+                    ok = False
+                with lock:
+                    samples.append((start, time.time(), ok))
+
+        threads = [threading.Thread(target=session, args=(u,), daemon=True) for u in users]
+        if ready is not None:
+            ready()  # every process is set up: start together
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    reset_feature_stores(Path(data_dir))
+    reset_ledgers(Path(data_dir))
+    return samples
+
+
+def _proc_main(q: Any, ready_q: Any, go: Any, *args: Any) -> None:
+    def ready() -> None:
+        ready_q.put(1)
+        go.wait()
+
+    q.put(_worker(*args, ready))
+
+
+def run_inprocess(
+    data_dir: Path, users: list[str], turns: int, latency: float, procs: int
+) -> dict[str, Any]:
+    """``len(users)`` concurrent sessions through the session runner in ``procs`` processes."""
+    tag = uuid.uuid4().hex[:6]
+    if procs <= 1:
+        samples = _worker(
+            str(data_dir), str(data_dir / f"ckpt-{tag}.sqlite"), users, turns, latency
+        )
+    else:
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        ready_q, go = ctx.Queue(), ctx.Event()
+        shards = [users[i::procs] for i in range(procs)]
+        ps = [
+            ctx.Process(
+                target=_proc_main,
+                args=(
+                    q,
+                    ready_q,
+                    go,
+                    str(data_dir),
+                    str(data_dir / f"ckpt-{tag}-{i}.sqlite"),
+                    shard,
+                    turns,
+                    latency,
+                ),
+            )
+            for i, shard in enumerate(shards)
+        ]
+        for p in ps:
+            p.start()
+        for _ in ps:
+            ready_q.get()
+        go.set()
+        samples = [s for _ in ps for s in q.get()]
+        for p in ps:
+            p.join()
+    return {**summarise(samples, len(users), latency), "processes": procs}
+
+
+# --------------------------------------------------------------------------- API server
+
+
+async def _drive_api(urls: list[str], users: list[str], turns: int) -> list[Sample]:
+    import httpx
+    from langgraph_sdk.client import LangGraphClient
+
+    clients = [
+        LangGraphClient(
+            httpx.AsyncClient(
+                base_url=url,
+                timeout=httpx.Timeout(600.0),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+            )
+        )
+        for url in urls
+    ]
+    samples: list[Sample] = []
+
+    async def session(i: int, user: str) -> None:
+        client = clients[i % len(clients)]
+        try:
+            thread = await client.threads.create()
+        except Exception:
+            samples.extend((time.time(), time.time(), False) for _ in range(turns))
+            return
+        for _ in range(turns):
+            start = time.time()
+            try:
+                out = await client.runs.wait(
+                    thread["thread_id"],
+                    "negotiator",
+                    input={"messages": [{"role": "user", "content": MESSAGE}]},
+                    context={"user_id": user},
+                )
+                ok = isinstance(out, dict) and not out.get("error") and "__error__" not in out
+            except Exception:
+                ok = False
+            samples.append((start, time.time(), ok))
+
+    try:
+        await asyncio.gather(*(session(i, u) for i, u in enumerate(users)))
+    finally:
+        for c in clients:
+            await c.aclose()
+    return samples
+
+
+def run_api(urls: list[str], users: list[str], turns: int, latency: float) -> dict[str, Any]:
+    """``len(users)`` concurrent sessions through the API server(s) at ``urls``."""
+    samples = asyncio.run(_drive_api(urls, users, turns))
+    return {**summarise(samples, len(users), latency), "servers": len(urls)}
+
+
+def fresh_settings_dir(data_dir: Path) -> Any:
+    """Settings of the concurrency data dir (for callers that need paths)."""
+    return bench_settings(data_dir)
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One progress line for a level."""
+    return (
+        f"{result['sessions']} sessions: {result['turns_per_s']} turns/s "
+        f"(ideal {result['ideal_turns_per_s']}), p50 {result['turn_p50_s']} s, "
+        f"errors {result['errors']}"
+    )
+
+
+__all__ = ["describe", "run_api", "run_inprocess", "say", "summarise"]

@@ -1,0 +1,113 @@
+"""``discount-manager bench`` in a tiny mode: the JSON has every figure, and figures are sane.
+
+No timing assertions: speed goals live in the benchmark's output, not in tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graph.bench.perf.fake_llm import reply_for
+from graph.bench.perf.lookup import seed_pattern_lookup
+from graph.bench.perf.run import rows
+from graph.cli import main
+from stores.seed import generate
+
+
+def _positive_ms(summary: dict[str, Any]) -> None:
+    assert summary["n"] > 0
+    assert 0 < summary["p50_ms"] <= summary["p99_ms"]
+
+
+def _check_levels(levels: list[dict[str, Any]], latency: float) -> None:
+    assert levels
+    for lv in levels:
+        assert lv["errors"] == 0
+        assert lv["turns"] >= lv["sessions"] > 0
+        assert lv["turns_per_s"] > 0 and lv["ideal_turns_per_s"] == lv["sessions"] / (2 * latency)
+        # a turn makes two LLM calls of `latency` each: it cannot be faster than that
+        assert lv["turn_p99_s"] >= lv["turn_p50_s"] >= 2 * latency
+
+
+def _bench(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    out = tmp_path / "bench.json"
+    code = main(
+        ["bench", "--tiny", "--json", "--out", str(out), "--work-dir", str(tmp_path / "w"), *extra]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    return printed
+
+
+def test_bench_tiny_json_shape_and_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = _bench(tmp_path, capsys, "--no-api")
+    assert r["quick"] is True and r["machine"]["cpus"] >= 1
+
+    modes = r["overhead"]["modes"]
+    assert set(modes) == {"exit", "async", "sync"}
+    for entry in modes.values():
+        _positive_ms(entry["graph"])
+        _positive_ms(entry["baseline_bare_3_nodes"])
+    runner = [e["runner"] for e in modes.values() if "runner" in e] or [
+        r["overhead"]["runner_default"]
+    ]
+    for summary in runner:
+        _positive_ms(summary)
+
+    (size,) = r["lookup"]["sizes"]
+    assert size["users"] == 10
+    for key in ("store", "baseline_seed_pattern", "reference_duckdb_point_query"):
+        _positive_ms(size[key])
+
+    conc = r["concurrency"]
+    _check_levels(conc["in_process"], conc["latency_s"])
+    assert [lv["sessions"] for lv in conc["in_process"]] == [1, 3]
+    assert conc["api_server"] == {"skipped": "--no-api"}
+
+    tok = r["tokens"]
+    assert set(tok["nodes"]) == {"router", "pricing"}
+    assert tok["total"] == sum(v["tokens"] for v in tok["nodes"].values()) > 0
+    assert tok["seed_total"] > 0 and "estimate" in tok["tokenizer"]
+    assert r["endpoint"] == {"skipped": "no --endpoint given"}
+
+    figures = [row[0] for row in rows(r)]
+    assert any(f.startswith("lookup p50") for f in figures)
+    assert any(f.startswith("overhead graph, durability=sync") for f in figures)
+
+
+def test_seed_pattern_lookup_reads_both_stores(tmp_path: Path) -> None:
+    generate(tmp_path, users=10)
+    session, analytics = seed_pattern_lookup(
+        tmp_path / "hot.sqlite", tmp_path / "cold.duckdb", "user_100"
+    )
+    assert session[0] == analytics[0] == "user_100"
+    assert seed_pattern_lookup(tmp_path / "hot.sqlite", tmp_path / "cold.duckdb", "nobody") == (
+        None,
+        None,
+    )
+
+
+def test_fake_llm_prices_within_the_cap() -> None:
+    from nodes.pricing import bounded_pricing_model
+
+    for cap in (0.0, 0.5, 1.0, 7.5, 20.0):
+        model = bounded_pricing_model(cap)
+        reply = model.model_validate(reply_for(model.model_json_schema()))
+        assert 0 <= reply.discount_percent <= min(cap, 5.0)
+
+
+@pytest.mark.studio
+def test_bench_tiny_through_langgraph_dev(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = _bench(tmp_path, capsys, "--api-jobs", "20")
+    conc = r["concurrency"]
+    _check_levels(conc["api_server"], conc["latency_s"])
+    assert conc["api_jobs_per_worker"] == 20
