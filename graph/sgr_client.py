@@ -19,8 +19,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import httpx
