@@ -38,7 +38,7 @@ Test-control endpoints (handy when the server runs in another process):
 * ``GET /_fake/requests`` -> ``{"requests": [...recorded bodies...]}``
 * ``POST /_fake/queue`` with ``{"content": str | dict, "finish_reason": "stop"}``
 * ``POST /_fake/clear`` (also clears the fault)
-* ``POST /_fake/fault`` with ``{"mode": FAULT | null, "times": int | null}``
+* ``POST /_fake/fault`` with ``{"mode": FAULT | null, "times": int | null, "after": int}``
 
 Faults (``set_fault(mode, times=None)``; ``times=None`` keeps failing until cleared) make
 ``POST /v1/chat/completions`` misbehave the way real endpoints do:
@@ -531,6 +531,7 @@ class FakeOpenAIServer:
         self.retry_after = retry_after
         self._fault: str | None = None
         self._fault_times: int | None = None
+        self._fault_after = 0
         self.faults_served = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -592,17 +593,21 @@ class FakeOpenAIServer:
             self._queue.clear()
             self._fault, self._fault_times = None, None
 
-    def set_fault(self, mode: str | None, *, times: int | None = None) -> None:
-        """Answer the next ``times`` chat requests (all, when ``None``) with fault ``mode``."""
+    def set_fault(self, mode: str | None, *, times: int | None = None, after: int = 0) -> None:
+        """Answer chat requests with fault ``mode``: ``after`` healthy ones first, then
+        ``times`` faulty ones (all, when ``None``). ``None`` clears the fault."""
         if mode is not None and mode not in FAULT_MODES:
             raise ValueError(f"fault must be one of {FAULT_MODES}, got {mode!r}")
         with self._lock:
-            self._fault, self._fault_times = mode, times
+            self._fault, self._fault_times, self._fault_after = mode, times, after
 
     def _take_fault(self) -> str | None:
         with self._lock:
             mode = self._fault
             if mode is None:
+                return None
+            if self._fault_after > 0:
+                self._fault_after -= 1
                 return None
             if self._fault_times is not None:
                 self._fault_times -= 1
@@ -769,7 +774,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True})
         elif path == "/_fake/fault" and isinstance(body, dict):
             try:
-                self.fake.set_fault(body.get("mode"), times=body.get("times"))
+                self.fake.set_fault(
+                    body.get("mode"), times=body.get("times"), after=int(body.get("after") or 0)
+                )
             except ValueError as exc:
                 self._error(400, str(exc), "BadRequestError")
                 return
