@@ -78,7 +78,8 @@ _CODE = re.compile(
     re.IGNORECASE,
 )
 _MONEY = re.compile(
-    r"[$€£¥₹]|\b(?:usd|eur|gbp|dollars?|euros?|pounds?|bucks|cents?)\b", re.IGNORECASE
+    r"[$€£¥₹]|\b(?:usd|eur|gbp|dollars?|euros?|pounds?|bucks)\b|(?<!per )(?<!per)\bcents?\b",
+    re.IGNORECASE,
 )
 _INTERNAL = re.compile(
     r"\b(?:margins?|churn\w*|caps?|capped|ceiling|lifetime\s*value|ltv|clv|profit\w*|"
