@@ -80,15 +80,15 @@ def _offer(code: str, percent: float) -> Offer:
             "cart_value": 100,
             "amount": percent,
             "status": "proposed",
-            "created_at": "2026-01-01T00:00:00",
-            "expires_at": "2026-01-03T00:00:00",
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "expires_at": "2026-01-03T00:00:00+00:00",
         }
     )
 
 
 def test_reply_violations_tells_issued_from_invented() -> None:
-    issued = [_offer("SGR-ABCDE-12345", 15)]
-    legit = "Thanks.\n\nYour offer: 15% off (15.00 off your cart), code SGR-ABCDE-12345, valid."
+    issued = [_offer("SGR-K7M2P-12345", 15)]
+    legit = "Thanks.\n\nYour offer: 15% off (15.00 off your cart), code SGR-K7M2P-12345, valid."
     assert reply_violations(legit, issued) == []
     for text in MALICIOUS_STRINGS[:-1]:  # the last one is a plausible percent
         assert reply_violations(text, issued), text
