@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from graph.settings import Settings, get_settings
-from graph.sgr_client import LLMUnavailableError, StructuredLLM, detect_dialect
+from graph.sgr_client import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_dialect
 
 if TYPE_CHECKING:
     from stores.audit import AuditLog
@@ -31,7 +31,7 @@ def first_model(base_url: str, api_key: str = "EMPTY", timeout: float = 5.0) -> 
         )
         r.raise_for_status()
         return str(r.json()["data"][0]["id"])
-    except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as e:
         raise LLMUnavailableError(f"cannot list models at {base_url}: {e}") from e
 
 
@@ -49,7 +49,7 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
         model=model,
         temperature=s.llm_temperature,
         timeout=s.llm_timeout_s,
-        max_retries=s.llm_max_retries,
+        max_retries=0,  # StructuredLLM retries (bounded, typed, Retry-After capped)
         use_responses_api=False,
         stream_usage=True,
         extra_body=(
@@ -64,6 +64,8 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
         model_name=model,
         max_tokens=s.llm_max_tokens,
         verify=s.verify_constraint,
+        retry=RetryPolicy(s.llm_max_retries, s.llm_retry_backoff_s, s.llm_retry_max_wait_s),
+        probe_retry_s=s.probe_retry_s,
     )
 
 

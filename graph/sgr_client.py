@@ -5,6 +5,10 @@
 * The constraint travels in ``extra_body``, merged explicitly with the model's own
   ``extra_body`` (``invoke(extra_body=...)`` would replace it).
 * Every reply is validated in code. One repair attempt, then a typed error.
+* Every failure is typed: transport errors, 429/5xx and timeouts are retried a bounded number
+  of times with backoff (``Retry-After`` honoured, capped), then ``LLMUnavailableError``;
+  undecodable bodies (truncated JSON, HTML, no ``choices``) are ``LLMUnavailableError``; an
+  empty or null ``content`` is an invalid reply (repair, then ``StructuredOutputError``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
@@ -34,7 +39,7 @@ MIN_STRUCTURED_OUTPUTS_VERSION = (0, 12)
 
 
 class LLMUnavailableError(RuntimeError):
-    """The endpoint could not be reached or refused the request."""
+    """The endpoint could not be reached, refused the request or sent an undecodable reply."""
 
 
 class StructuredOutputError(RuntimeError):
@@ -154,6 +159,60 @@ def _strip_fences(text: str) -> str:
     return text
 
 
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries of one chat call on transient failures (429, 5xx, timeouts, resets).
+
+    The wait before retry ``n`` (0-based) is the server's ``Retry-After`` if it sent one,
+    else ``backoff_s * 2**n``; never more than ``max_wait_s``.
+    """
+
+    max_retries: int = 2
+    backoff_s: float = 0.5
+    max_wait_s: float = 10.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``retry``."""
+        wait = retry_after if retry_after is not None else self.backoff_s * (2**retry)
+        return max(0.0, min(wait, self.max_wait_s))
+
+
+def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+    """``Retry-After`` (seconds or HTTP date) or ``retry-after-ms``, in seconds; else ``None``."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _Transient(Exception):
+    """A failure worth retrying (internal to ``StructuredLLM``)."""
+
+    def __init__(self, message: str, cause: BaseException, retry_after: float | None = None):
+        super().__init__(message)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
 PROBE_TOKEN = "xq-zebra-7"
 PROBE_PROMPT = "Say hello to the customer in one short sentence."
 PROBE_MAX_TOKENS = 64  # the probe's own budget: a small SGR max_tokens must not fail it
@@ -186,13 +245,22 @@ class StructuredLLM:
         model_name: str = "",
         max_tokens: int = 400,
         verify: bool = False,
+        retry: RetryPolicy | None = None,
+        probe_retry_s: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.chat = chat
         self.dialect = dialect
         self.model_name = model_name or getattr(chat, "model_name", "") or type(chat).__name__
         self.max_tokens = max_tokens
         self.verify = verify
+        self.retry = retry or RetryPolicy()
+        self.probe_retry_s = probe_retry_s
+        self._sleep = sleep
+        self._clock = clock
         self._verified: ProbeResult | None = None
+        self._verified_at = 0.0
         self._send_backend = True
         self._probe_lock = threading.Lock()
 
@@ -204,6 +272,9 @@ class StructuredLLM:
             messages, json_schema_of(ConstraintProbe), "ConstraintProbe", PROBE_MAX_TOKENS
         )
         raw = reply.content if isinstance(reply.content, str) else str(reply.content)
+        if not raw.strip():
+            rec = SGRCall("probe", "ConstraintProbe", self.dialect, self.model_name, raw=[raw])
+            raise StructuredOutputError("the probe got an empty reply (content null)", call=rec)
         try:
             ConstraintProbe.model_validate_json(_strip_fences(raw))
             enforced = True
@@ -211,25 +282,38 @@ class StructuredLLM:
             enforced = False
         return ProbeResult(enforced, self.dialect, raw[:300], (time.perf_counter() - start) * 1e3)
 
+    def _probe_due(self) -> bool:
+        if self._verified is None:
+            return True
+        # A pass holds for the client's life; a failure is asked again after probe_retry_s,
+        # so one bad reply cannot disable a long-running process (the Studio server).
+        return not self._verified.enforced and (
+            self._clock() - self._verified_at >= self.probe_retry_s
+        )
+
     def ensure_enforced(self) -> None:
-        """Probe once per client; ``ConstraintNotEnforcedError`` if the server ignores it."""
+        """Probe once per client (a failed probe again after ``probe_retry_s``);
+        ``ConstraintNotEnforcedError`` while the server ignores the constraint."""
         with self._probe_lock:
-            if self._verified is None:
-                self._verified = self.probe()
+            if self._probe_due():
+                self._verified = self.probe()  # errors propagate and are not cached
+                self._verified_at = self._clock()
                 log.info(
                     "constraint probe (%s): enforced=%s", self.dialect, self._verified.enforced
                 )
-        if not self._verified.enforced:
+            verified = self._verified
+        assert verified is not None
+        if not verified.enforced:
             rec = SGRCall(
                 node="probe",
                 schema_name="ConstraintProbe",
                 dialect=self.dialect,
                 model=self.model_name,
-                raw=[self._verified.raw],
+                raw=[verified.raw],
             )
             raise ConstraintNotEnforcedError(
                 f"constraint not enforced: the server ignored the {self.dialect} field "
-                f"(probe reply {self._verified.raw[:80]!r})",
+                f"(probe reply {verified.raw[:80]!r})",
                 call=rec,
             )
 
@@ -249,19 +333,53 @@ class StructuredLLM:
             "extra_body": self._extra_body(schema, name),
             "max_tokens": max_tokens or self.max_tokens,
         }
+        retry = 0
+        while True:
+            try:
+                return self._invoke_once(messages, kwargs, schema, name)
+            except _Transient as e:
+                if retry >= self.retry.max_retries:
+                    raise LLMUnavailableError(
+                        f"{e} (gave up after {retry + 1} attempts)"
+                    ) from e.cause
+                wait = self.retry.delay(retry, e.retry_after)
+                log.warning("%s; retry %d in %.2fs", e, retry + 1, wait)
+                self._sleep(wait)
+                retry += 1
+
+    def _invoke_once(
+        self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], schema: dict, name: str
+    ) -> AIMessage:
+        """One chat call; every failure typed (``_Transient`` is retried by ``_invoke``)."""
         try:
-            return self.chat.invoke(list(messages), **kwargs)  # type: ignore[return-value]
+            reply = self.chat.invoke(list(messages), **kwargs)
         except openai.BadRequestError as e:
             if self.dialect == "guided_json" and self._send_backend and _is_backend_rejection(e):
                 log.warning("server rejects guided_decoding_backend; retrying without it")
                 self._send_backend = False
-                kwargs["extra_body"] = self._extra_body(schema, name)
-                return self.chat.invoke(list(messages), **kwargs)  # type: ignore[return-value]
+                kwargs = {**kwargs, "extra_body": self._extra_body(schema, name)}
+                return self._invoke_once(messages, kwargs, schema, name)
             raise LLMUnavailableError(f"LLM refused the request: {e}") from e
-        except (openai.APIConnectionError, openai.APITimeoutError) as e:
-            raise LLMUnavailableError(f"LLM endpoint is unreachable: {e}") from e
         except openai.APIStatusError as e:
+            if e.status_code in RETRY_STATUS:
+                after = retry_after_seconds(e.response.headers)
+                raise _Transient(f"LLM endpoint error {e.status_code}", e, after) from e
             raise LLMUnavailableError(f"LLM endpoint error {e.status_code}: {e}") from e
+        except openai.APITimeoutError as e:
+            raise _Transient("LLM endpoint timed out", e) from e
+        except (openai.APIConnectionError, httpx.TransportError) as e:
+            raise _Transient(f"LLM endpoint is unreachable: {e}", e) from e
+        except (openai.OpenAIError, httpx.HTTPError) as e:
+            raise LLMUnavailableError(f"LLM endpoint error: {e}") from e
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            # A 200 whose body is not a chat completion: truncated JSON, an HTML page, no
+            # ``choices``. Raised while decoding the reply, so typed here, never a traceback.
+            raise LLMUnavailableError(
+                f"undecodable reply from the LLM endpoint ({type(e).__name__}: {str(e)[:160]})"
+            ) from e
+        if not isinstance(reply, AIMessage):
+            raise LLMUnavailableError(f"unexpected reply type {type(reply).__name__}")
+        return reply
 
     def call(
         self,
@@ -294,7 +412,7 @@ class StructuredLLM:
                     rec.parsed = parsed.model_dump(mode="json")
                     return parsed, rec
                 rec.errors.append(error)
-                if _looks_unconstrained(raw, finish):
+                if raw.strip() and _looks_unconstrained(raw, finish):
                     raise ConstraintNotEnforcedError(
                         f"constraint not enforced: {self.dialect} reply to {name} is not JSON "
                         f"(is the server ignoring the {self.dialect} field?)",
@@ -318,6 +436,8 @@ class StructuredLLM:
 
     @staticmethod
     def _validate(model: type[M], raw: str, finish: str) -> tuple[str, M | None]:
+        if not raw.strip():
+            return "empty reply (content null or blank)", None
         if finish == "length":
             return "reply truncated at max_tokens (finish_reason=length)", None
         try:

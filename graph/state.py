@@ -16,7 +16,7 @@ from langgraph.graph.message import add_messages
 from stores.models import OfferStatus
 
 Route = Literal["negotiate", "accept_offer", "respond"]
-TurnStatus = OfferStatus | Literal["final", "invalid"]
+TurnStatus = OfferStatus | Literal["final", "invalid", "fallback"]
 
 
 @dataclass

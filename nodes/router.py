@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from graph.services import Services
 from graph.state import NegotiationContext, NegotiationState
 from graph.validation import message_problem
-from nodes.shared import last_human_text, sgr_step
+from nodes.shared import last_human_text, safe_reply, sgr_step
 from prompts import render
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def make_router(services: Services):
         action = step.decision.decision
         update = {**reset, "route": action.action, "audit": step.audit}
         if isinstance(action, Respond):
-            update["reply"] = action.reply
+            update["reply"] = safe_reply(action.reply)  # the guard: no codes, promises, figures
         elif isinstance(action, Negotiate):
             update["requested_percent"] = action.requested_percent
         return update

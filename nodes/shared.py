@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from graph.services import Services
 from graph.sgr_client import LLMUnavailableError, StructuredOutputError
 from graph.state import AuditRecord, OfferData
+from graph.validation import strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +85,120 @@ def refusal_reply(reason: str, standing: OfferData | None) -> str:
     return hold_reply(standing)
 
 
+# --- the guard on everything the model writes for a customer ---------------------------------
+
+MESSAGE_TEMPLATE = "Thanks for shopping with us. Here is what I can do for you."
+REPLY_TEMPLATE = (
+    "Thanks for your message. I can help with questions about your order, or look at what I "
+    "can do on the price of your cart if you ask."
+)
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NUMBER_WORDS = (
+    r"(?:zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|fou?rty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred|thousand|million|half|quarter|double|twice|triple)"
+)
+_PERCENT = r"(?:%|\bper\s*cent\b|\bpercent(?:age)?s?\b|\bpct\b)"
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+
+# Offer codes: ours (any case, any separator), hyphenated upper-case groups (SAVE-20),
+# letter+digit tokens (SAVE20, x7k9q), and whatever follows "code"/"coupon"/"voucher".
+_CODE = re.compile(
+    r"\bSGR[\s_-]*[0-9A-Z]{5}[\s_-]*[0-9A-Z]{5}\b"
+    r"|(?-i:\b[A-Z0-9]{2,}(?:-[A-Z0-9]{2,})+\b)"
+    r"|\b(?=[a-z]*\d)(?=\d*[a-z])[a-z0-9]{4,}\b"
+    r"|\b(?:code|coupon|voucher|promo)s?\b\W{0,3}(?:is\W+)?(?-i:[A-Z0-9][A-Z0-9-]{3,})\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"[$€£¥₹]|\b(?:usd|eur|gbp|dollars?|euros?|pounds?|bucks)\b|(?<!per )(?<!per)\bcents?\b",
+    re.IGNORECASE,
+)
+_INTERNAL = re.compile(
+    r"\b(?:margins?|churn\w*|caps?|capped|ceiling|lifetime\s*value|ltv|clv|profit\w*|"
+    r"mark-?ups?|cost\s*price|our\s*costs?|wholesale|thresholds?|probability|risk\s*score|"
+    r"max(?:imum)?\s*discount|approv\w*|internal\w*)\b",
+    re.IGNORECASE,
+)
+_PROMISE = re.compile(
+    rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORDS})\s*(?:{_PERCENT}|off\b)"
+    r"|\bhalf\s*(?:off|price)\b|(?<!feel )\bfree\b(?!\s+to\b)|\bguarantee\w*|\brefund\w*"
+    r"|\bcash\s*back\b|\brebates?\b|\bgift\s*cards?\b|\bstore\s*credit\b"
+    r"|\boff\s+everything\b",
+    re.IGNORECASE,
+)
+_ANY_PERCENT = re.compile(_PERCENT, re.IGNORECASE)
+_ANY_NUMBER_WORD = re.compile(rf"\b{_NUMBER_WORDS}\b", re.IGNORECASE)
+
+
+def normalise_customer_text(text: str) -> str:
+    """What the guard inspects and sends: NFKC (full-width digits, ligatures), no control,
+    escape, bidi or zero-width characters."""
+    return unicodedata.normalize("NFKC", strip_controls(text)).translate(_INVISIBLE).strip()
+
+
+def _percent_forms(percent: float) -> set[str]:
+    forms = {f"{percent:g}", f"{percent:.1f}"}
+    if float(percent).is_integer():
+        forms.add(f"{percent:.0f}")
+    return forms
+
+
+def customer_text_problem(text: str, *, allowed_percent: float | None = None) -> str | None:
+    """Why model-written ``text`` must not reach a customer, or ``None`` when it may.
+
+    Refused: offer codes or code-like tokens, money amounts, internal figures or terms
+    (margin, churn, cap, lifetime value, approval...), promises (``N% off``, ``forty percent``,
+    free, refunds...). With ``allowed_percent`` (pricing's message) the text may state that
+    one percent, in digits, and no other number at all; without it (the router's reply) it
+    may state no percent.
+    """
+    clean = normalise_customer_text(text)
+    if not clean:
+        return "empty"
+    for name, pattern in (("code", _CODE), ("money", _MONEY), ("internal figure", _INTERNAL)):
+        found = pattern.search(clean)
+        if found:
+            return f"{name}: {found.group(0)!r}"
+    if allowed_percent is not None:
+        forms = _percent_forms(allowed_percent)
+        bad = [n for n in _NUMBER.findall(clean) if n.replace(",", ".") not in forms]
+        if bad:
+            return f"number other than the offer: {bad[0]!r}"
+        word = _ANY_NUMBER_WORD.search(clean)
+        if word:
+            return f"number in words: {word.group(0)!r}"
+        allowed = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        clean = re.sub(rf"(?<![\d.,])(?:{allowed})\s*(?:{_PERCENT}|off\b)", " ", clean, flags=re.I)
+        if _ANY_PERCENT.search(clean):
+            return "a percent other than the offer"
+    elif _ANY_PERCENT.search(clean):
+        return "a percent"
+    found = _PROMISE.search(clean)
+    if found:
+        return f"promise: {found.group(0)!r}"
+    return None
 
 
 def safe_customer_message(message: str, percent: float) -> str:
-    """The model's message if it states no number but the final percent, else a template.
+    """Pricing's message if it passes the guard stating only the final percent, else a
+    template. Keeps internal figures (margin, churn, cap), codes and wrong percents out."""
+    problem = customer_text_problem(message, allowed_percent=percent)
+    if problem:
+        log.warning("pricing message replaced by the template (%s)", problem)
+        return MESSAGE_TEMPLATE
+    return normalise_customer_text(message)
 
-    Keeps internal figures (margin, churn, cap) and wrong percents out of the reply.
-    """
-    allowed = {f"{percent:g}", f"{percent:.1f}", f"{percent:.0f}"}
-    if all(n.replace(",", ".") in allowed for n in _NUMBER.findall(message)):
-        return message.strip()
-    return "Thanks for shopping with us. Here is what I can do for you."
+
+def safe_reply(reply: str) -> str:
+    """The router's free-text reply if it passes the guard (no percent at all), else a
+    template: the router makes no offers, so it may state no code, percent or promise."""
+    problem = customer_text_problem(reply)
+    if problem:
+        log.warning("router reply replaced by the template (%s)", problem)
+        return REPLY_TEMPLATE
+    return normalise_customer_text(reply)
 
 
 @dataclass
@@ -108,7 +212,12 @@ class SGRStep(Generic[M]):
 
     def fallback(self) -> dict[str, Any]:
         """The state update of a turn that could not get a valid decision."""
-        return {"reply": FALLBACK_REPLY, "error": self.error, "audit": self.audit}
+        return {
+            "reply": FALLBACK_REPLY,
+            "error": self.error,
+            "status": "fallback",
+            "audit": self.audit,
+        }
 
 
 def sgr_step(

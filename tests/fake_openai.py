@@ -37,7 +37,16 @@ Test-control endpoints (handy when the server runs in another process):
 
 * ``GET /_fake/requests`` -> ``{"requests": [...recorded bodies...]}``
 * ``POST /_fake/queue`` with ``{"content": str | dict, "finish_reason": "stop"}``
-* ``POST /_fake/clear``
+* ``POST /_fake/clear`` (also clears the fault)
+* ``POST /_fake/fault`` with ``{"mode": FAULT | null, "times": int | null, "after": int}``
+
+Faults (``set_fault(mode, times=None)``; ``times=None`` keeps failing until cleared) make
+``POST /v1/chat/completions`` misbehave the way real endpoints do:
+
+``timeout`` (answers after ``fault_delay`` s), ``500``, ``503``, ``429`` (with ``Retry-After:
+<retry_after>``), ``reset`` (TCP RST, no response), ``truncated`` (a 200 whose JSON body is cut
+in half), ``html`` (a 200 ``text/html`` page), ``no_choices`` (a 200 without ``choices``),
+``null_content`` (``message.content: null``), ``ignore`` (plain prose: the constraint ignored).
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ import json
 import math
 import re
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -61,13 +72,32 @@ try:  # Python 3.11+: the regex parser lives in re._parser (sre_parse is depreca
 except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-__all__ = ["PLAIN_TEXT", "REJECT_BACKEND_MESSAGE", "FakeOpenAIServer", "schema_instance"]
+__all__ = [
+    "FAULT_MODES",
+    "PLAIN_TEXT",
+    "REJECT_BACKEND_MESSAGE",
+    "FakeOpenAIServer",
+    "schema_instance",
+]
 
 PLAIN_TEXT = "Sure! I'd be happy to help with that."
 REJECT_BACKEND_MESSAGE = (
     "Request-level structured output backend must match engine-level backend. xgrammar != guidance"
 )
 _MODES = ("enforce", "ignore")
+FAULT_MODES = (
+    "timeout",
+    "500",
+    "503",
+    "429",
+    "reset",
+    "truncated",
+    "html",
+    "no_choices",
+    "null_content",
+    "ignore",
+)
+HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
 # --------------------------------------------------------------------------------------
@@ -478,6 +508,8 @@ class FakeOpenAIServer:
         responder: Callable[[dict], str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        fault_delay: float = 5.0,
+        retry_after: str = "1",
     ) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -495,12 +527,18 @@ class FakeOpenAIServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self.fault_delay = fault_delay
+        self.retry_after = retry_after
+        self._fault: str | None = None
+        self._fault_times: int | None = None
+        self._fault_after = 0
+        self.faults_served = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> FakeOpenAIServer:
         if self._httpd is not None:
             return self
-        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd = _QuietHTTPServer((self.host, self.port), _Handler)
         httpd.daemon_threads = True
         httpd.fake = self  # type: ignore[attr-defined]
         self._httpd = httpd
@@ -549,10 +587,34 @@ class FakeOpenAIServer:
             self._queue.append((content, finish_reason))
 
     def clear(self) -> None:
-        """Forget recorded requests and queued replies."""
+        """Forget recorded requests, queued replies and the fault."""
         with self._lock:
             self.requests.clear()
             self._queue.clear()
+            self._fault, self._fault_times = None, None
+
+    def set_fault(self, mode: str | None, *, times: int | None = None, after: int = 0) -> None:
+        """Answer chat requests with fault ``mode``: ``after`` healthy ones first, then
+        ``times`` faulty ones (all, when ``None``). ``None`` clears the fault."""
+        if mode is not None and mode not in FAULT_MODES:
+            raise ValueError(f"fault must be one of {FAULT_MODES}, got {mode!r}")
+        with self._lock:
+            self._fault, self._fault_times, self._fault_after = mode, times, after
+
+    def _take_fault(self) -> str | None:
+        with self._lock:
+            mode = self._fault
+            if mode is None:
+                return None
+            if self._fault_after > 0:
+                self._fault_after -= 1
+                return None
+            if self._fault_times is not None:
+                self._fault_times -= 1
+                if self._fault_times <= 0:
+                    self._fault, self._fault_times = None, None
+            self.faults_served += 1
+            return mode
 
     # -- behaviour -----------------------------------------------------------------------
     def honoured_constraint(self, body: dict) -> tuple[str, Any] | None:
@@ -626,6 +688,13 @@ class FakeOpenAIServer:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """Faults break connections on purpose: no tracebacks on stderr for them."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -703,6 +772,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_fake/clear":
             self.fake.clear()
             self._send_json(200, {"ok": True})
+        elif path == "/_fake/fault" and isinstance(body, dict):
+            try:
+                self.fake.set_fault(
+                    body.get("mode"), times=body.get("times"), after=int(body.get("after") or 0)
+                )
+            except ValueError as exc:
+                self._error(400, str(exc), "BadRequestError")
+                return
+            self._send_json(200, {"ok": True})
         else:
             self._error(404, f"Not Found: {path}", "NotFoundError")
 
@@ -715,7 +793,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.reject_backend and "guided_decoding_backend" in body:
             self._error(400, REJECT_BACKEND_MESSAGE, "BadRequestError")
             return
-        content, finish_reason = fake._next_reply(body)
+        fault = fake._take_fault()
+        if fault is not None and fault != "ignore":
+            self._misbehave(fault, body)
+            return
+        content, finish_reason = (
+            (PLAIN_TEXT, "stop") if fault == "ignore" else fake._next_reply(body)
+        )
         usage = fake._usage(body, content)
         cid = fake._next_id()
         created = int(time.time())
@@ -749,6 +833,52 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": usage,
             },
         )
+
+    def _send_raw(self, status: int, content_type: str, data: bytes, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _misbehave(self, mode: str, body: dict) -> None:
+        """Misbehave as ``mode`` says (see the module docstring)."""
+        fake = self.fake
+        if mode == "timeout":
+            time.sleep(fake.fault_delay)
+            self._error(504, "upstream timed out", "TimeoutError")
+        elif mode in ("500", "503"):
+            self._error(int(mode), f"fake fault {mode}", "InternalServerError")
+        elif mode == "429":
+            data = json.dumps({"error": {"message": "rate limited", "code": 429}}).encode()
+            self._send_raw(429, "application/json", data, Retry_After=fake.retry_after)
+        elif mode == "reset":
+            self.close_connection = True
+            linger = struct.pack("ii", 1, 0)  # close with RST instead of FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            self.connection.close()
+        elif mode == "html":
+            self._send_raw(200, "text/html", HTML_PAGE.encode())
+        else:
+            content: str | None = json.dumps(schema_instance(fake.honoured_schema(body) or {}))
+            payload: dict[str, Any] = {
+                "id": fake._next_id(),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model") or fake.model,
+                "usage": fake._usage(body, ""),
+            }
+            if mode != "no_choices":
+                if mode == "null_content":
+                    content = None
+                message = {"role": "assistant", "content": content}
+                payload["choices"] = [{"index": 0, "message": message, "finish_reason": "stop"}]
+            data = json.dumps(payload).encode()
+            if mode == "truncated":
+                data = data[: len(data) // 2]
+            self._send_raw(200, "application/json", data)
 
     def _stream(
         self,
@@ -813,6 +943,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--model", default="fake-model")
     ap.add_argument("--mode", choices=_MODES, default="enforce")
+    ap.add_argument("--fault", choices=FAULT_MODES, default=None, help="fail every chat call")
+    ap.add_argument("--fault-delay", type=float, default=5.0, help="seconds a timeout lasts")
     ap.add_argument(
         "--reject-backend",
         action="store_true",
@@ -828,7 +960,10 @@ def main(argv: list[str] | None = None) -> int:
         reject_backend=args.reject_backend,
         host=args.host,
         port=args.port,
+        fault_delay=args.fault_delay,
     )
+    if args.fault:
+        srv.set_fault(args.fault)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:

@@ -529,3 +529,20 @@ def test_doctor_unreachable(cli: Cli) -> None:
     r = cli("doctor")
     assert r.code == 3
     assert "FAIL" in r.out
+
+
+# --- control characters (see tests/test_guard.py) ------------------------------------------
+
+
+def test_cli_refuses_nul_and_writes_nothing(cli: Cli) -> None:
+    r = cli.turn("s-nul", "hello\x00")
+    assert r.code == 2
+    assert "NUL" in r.single_error()
+    assert cli.checkpoints("s-nul") == 0
+
+
+def test_cli_stores_the_cleaned_message(cli: Cli) -> None:
+    cli.srv.queue(route("respond", reply="We open at 9."))
+    assert cli.turn("s-ansi", "\x1b[31mwhen\x1b[0m do you \u202eopen?").code == 0
+    turns = cli("history", "--session", "s-ansi", "--json").json()
+    assert turns[0]["customer"] == "when do you open?"

@@ -613,3 +613,74 @@ def test_main_subprocess(extra_args: list[str]) -> None:
             proc.kill()
             proc.wait(timeout=10)
     assert proc.returncode == 0  # SIGTERM is handled: clean shutdown
+
+
+# --- fault modes ------------------------------------------------------------------------------
+
+
+def _post_chat(srv: FakeOpenAIServer, timeout: float = 5.0) -> httpx.Response:
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(f"{srv.url}/chat/completions", json=body, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "check"),
+    [
+        ("500", 500, lambda r: "error" in r.json()),
+        ("503", 503, lambda r: "error" in r.json()),
+        ("429", 429, lambda r: r.headers["retry-after"] == "3"),
+        ("html", 200, lambda r: r.headers["content-type"] == "text/html" and "<html>" in r.text),
+        ("truncated", 200, lambda r: r.text.startswith('{"id"') and not _decodes(r.text)),
+        ("no_choices", 200, lambda r: "choices" not in r.json()),
+        ("null_content", 200, lambda r: r.json()["choices"][0]["message"]["content"] is None),
+        ("ignore", 200, lambda r: r.json()["choices"][0]["message"]["content"] == PLAIN_TEXT),
+    ],
+)
+def test_fault_modes_answer_as_described(mode: str, status: int, check) -> None:
+    with FakeOpenAIServer(retry_after="3") as srv:
+        srv.set_fault(mode)
+        r = _post_chat(srv)
+        assert r.status_code == status
+        assert check(r)
+        assert srv.faults_served == 1
+
+
+def _decodes(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_fault_timeout_and_reset() -> None:
+    with FakeOpenAIServer(fault_delay=1.0) as srv:
+        srv.set_fault("timeout", times=1)
+        with pytest.raises(httpx.ReadTimeout):
+            _post_chat(srv, timeout=0.2)
+        srv.set_fault("reset", times=1)
+        with pytest.raises(httpx.TransportError):
+            _post_chat(srv)
+        assert _post_chat(srv).status_code == 200  # both faults were used up
+
+
+def test_fault_times_after_and_clear() -> None:
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("500", times=2, after=1)
+        assert [_post_chat(srv).status_code for _ in range(4)] == [200, 500, 500, 200]
+        srv.set_fault("503")
+        assert [_post_chat(srv).status_code for _ in range(3)] == [503, 503, 503]
+        srv.clear()
+        assert _post_chat(srv).status_code == 200
+        with pytest.raises(ValueError, match="fault must be one of"):
+            srv.set_fault("explode")
+
+
+def test_fault_control_endpoint() -> None:
+    with FakeOpenAIServer() as srv:
+        ok = httpx.post(f"{srv.root}/_fake/fault", json={"mode": "html", "times": 1})
+        assert ok.status_code == 200
+        assert _post_chat(srv).headers["content-type"] == "text/html"
+        bad = httpx.post(f"{srv.root}/_fake/fault", json={"mode": "nope"})
+        assert bad.status_code == 400
+        assert _post_chat(srv).status_code == 200

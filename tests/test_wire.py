@@ -475,3 +475,145 @@ def test_usage_tokens_summed_over_the_repair(server: FakeOpenAIServer) -> None:
     assert call.prompt_tokens > word_tokens(server.requests[0])
     # completion tokens are the words of both replies, as the fake counts them
     assert call.completion_tokens == sum(len(raw.split()) for raw in call.raw) == 10
+
+
+# --- every failure typed: retries, Retry-After, undecodable bodies, null content -------------
+
+
+class Clock:
+    """A fake monotonic clock and sleep: what the client waited, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def faulty(srv: FakeOpenAIServer, clock: Clock, **kwargs: Any) -> StructuredLLM:
+    """A client on the fake with the clock injected (retry policy from ``kwargs``)."""
+    llm = build(srv, llm_timeout_s=0.5, **kwargs)
+    llm._sleep, llm._clock = clock.sleep, clock
+    return llm
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "max_wait", "slept"),
+    [
+        pytest.param("2", 10.0, [2.0], id="honoured"),
+        pytest.param("30", 3.0, [3.0], id="capped"),
+        pytest.param("0.25", 10.0, [0.25], id="fractional"),
+    ],
+)
+def test_429_waits_for_retry_after_then_succeeds(
+    retry_after: str, max_wait: float, slept: list[float]
+) -> None:
+    clock = Clock()
+    with FakeOpenAIServer(retry_after=retry_after) as srv:
+        srv.set_fault("429", times=1)
+        llm = faulty(srv, clock, llm_retry_max_wait_s=max_wait)
+        quote, _ = llm.call(Quote, MESSAGES, node="t")
+    assert isinstance(quote, Quote)
+    assert clock.slept == slept
+    assert len(srv.requests) == 2
+
+
+@pytest.mark.parametrize("mode", ["500", "503", "reset", "timeout"])
+def test_transient_faults_retry_with_backoff_then_raise_typed(mode: str) -> None:
+    clock = Clock()
+    with FakeOpenAIServer(fault_delay=1.0) as srv:
+        srv.set_fault(mode)
+        llm = faulty(srv, clock, llm_max_retries=3, llm_retry_backoff_s=0.5)
+        with pytest.raises(LLMUnavailableError, match="gave up after 4 attempts"):
+            llm.call(Quote, MESSAGES, node="t")
+    assert clock.slept == [0.5, 1.0, 2.0]  # doubled each retry
+    assert len(srv.requests) == 4
+
+
+def test_backoff_is_capped() -> None:
+    clock = Clock()
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("503")
+        llm = faulty(srv, clock, llm_max_retries=4, llm_retry_backoff_s=1, llm_retry_max_wait_s=3)
+        with pytest.raises(LLMUnavailableError):
+            llm.call(Quote, MESSAGES, node="t")
+    assert clock.slept == [1, 2, 3, 3]
+
+
+@pytest.mark.parametrize("mode", ["truncated", "html", "no_choices"])
+def test_undecodable_bodies_are_llm_unavailable_not_retried(mode: str) -> None:
+    clock = Clock()
+    with FakeOpenAIServer() as srv:
+        srv.set_fault(mode)
+        with pytest.raises(LLMUnavailableError, match="undecodable reply"):
+            faulty(srv, clock).call(Quote, MESSAGES, node="t")
+    assert len(srv.requests) == 1
+    assert clock.slept == []
+
+
+def test_null_content_is_an_invalid_reply_not_an_ignored_constraint() -> None:
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("null_content")
+        with pytest.raises(StructuredOutputError) as info:
+            build(srv).call(Quote, MESSAGES, node="t")
+    assert not isinstance(info.value, ConstraintNotEnforcedError)
+    assert "empty reply" in str(info.value)
+    assert info.value.call.repairs == 1
+    assert len(srv.requests) == 2
+
+
+def test_null_content_then_valid_is_repaired() -> None:
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("null_content", times=1)
+        quote, rec = build(srv).call(Quote, MESSAGES, node="t")
+    assert isinstance(quote, Quote)
+    assert rec.repairs == 1
+
+
+def test_null_content_probe_is_not_cached_as_not_enforced() -> None:
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("null_content", times=1)
+        llm = build(srv, verify_constraint=True)
+        with pytest.raises(StructuredOutputError) as info:
+            llm.call(Quote, MESSAGES, node="t")
+        assert not isinstance(info.value, ConstraintNotEnforcedError)
+        quote, _ = llm.call(Quote, MESSAGES, node="t")  # probes again: healthy now
+    assert isinstance(quote, Quote)
+    assert sent_schema(srv.requests[1]) == ConstraintProbe.model_json_schema()
+
+
+def test_failed_probe_is_asked_again_after_probe_retry_s() -> None:
+    """Defect 8: one bad probe reply must not disable a long-running process."""
+    clock = Clock()
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("ignore", times=1)  # the probe gets prose
+        llm = faulty(srv, clock, verify_constraint=True, probe_retry_s=60)
+        with pytest.raises(ConstraintNotEnforcedError):
+            llm.call(Quote, MESSAGES, node="t")
+        clock.now += 30  # within the negative cache: refused without asking the server
+        with pytest.raises(ConstraintNotEnforcedError):
+            llm.call(Quote, MESSAGES, node="t")
+        assert len(srv.requests) == 1
+        clock.now += 31  # past it: probed again, enforced, the call goes out
+        quote, _ = llm.call(Quote, MESSAGES, node="t")
+        assert isinstance(quote, Quote)
+        assert len(srv.requests) == 3
+        llm.call(Quote, MESSAGES, node="t")  # a pass is remembered
+        assert len(srv.requests) == 4
+
+
+def test_probe_that_cannot_reach_the_server_is_not_cached() -> None:
+    clock = Clock()
+    with FakeOpenAIServer() as srv:
+        srv.set_fault("500", times=1)
+        llm = faulty(srv, clock, verify_constraint=True, llm_max_retries=0)
+        with pytest.raises(LLMUnavailableError):
+            llm.call(Quote, MESSAGES, node="t")
+        quote, _ = llm.call(Quote, MESSAGES, node="t")
+    assert isinstance(quote, Quote)
+    assert len(srv.requests) == 3  # failed probe, probe, call

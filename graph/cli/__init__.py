@@ -1,8 +1,9 @@
 """``discount-manager``: the command line of the negotiator.
 
-Exit codes: 0 ok (a turn that ran with the typed fallback reply is ok: its JSON carries the
-error); 1 a check failed (doctor, offers validate); 2 bad input; 3 the LLM endpoint is
-unreachable before the turn; 4 data or local server missing/broken.
+Exit codes: 0 ok; 1 a check failed (doctor, offers validate); 2 bad input; 3 the LLM endpoint
+is unreachable or misbehaved — before the turn (one error line) or during it (the turn's JSON
+is printed with the fallback reply, ``status: "fallback"`` and the error); 4 data or local
+server missing/broken.
 
 Modules: ``parser`` (argparse), ``commands`` (the ``cmd_*`` functions), ``render`` (what is
 printed, the audit formatter included), ``errors`` (exit codes), ``demo``, ``doctor``.

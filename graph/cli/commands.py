@@ -6,7 +6,7 @@ import argparse
 import uuid
 from typing import Any
 
-from graph.cli.errors import EXIT_CHECK, EXIT_INPUT, CLIError
+from graph.cli.errors import EXIT_CHECK, EXIT_INPUT, CLIError, turn_exit_code
 from graph.cli.render import (
     dump,
     error,
@@ -16,6 +16,7 @@ from graph.cli.render import (
     print_offers,
     print_turn,
     progress,
+    safe,
 )
 from graph.settings import Settings
 
@@ -48,7 +49,7 @@ def cmd_turn(args: argparse.Namespace, s: Settings) -> int:
         dump(result.as_json())
     else:
         print_turn(result, verbose=True)
-    return 0
+    return turn_exit_code(result)
 
 
 def _ask_approval(neg: Any, session: str, approval: dict[str, Any]) -> Any:
@@ -129,7 +130,7 @@ def cmd_graph(args: argparse.Namespace, s: Settings) -> int:
 def cmd_doctor(args: argparse.Namespace, s: Settings) -> int:
     from graph.cli.doctor import run_doctor
 
-    return run_doctor(s, print)
+    return run_doctor(s, lambda text: print(safe(text)))
 
 
 def cmd_approve(args: argparse.Namespace, s: Settings) -> int:
@@ -145,7 +146,7 @@ def cmd_approve(args: argparse.Namespace, s: Settings) -> int:
         dump(result.as_json())
     else:
         print_turn(result, verbose=True)
-    return 0
+    return turn_exit_code(result)
 
 
 def cmd_offers(args: argparse.Namespace, s: Settings) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from graph.progress import Progress
 from graph.services import build_structured_llm
 from graph.settings import Settings
-from graph.sgr_client import LLMUnavailableError
+from graph.sgr_client import LLMUnavailableError, StructuredOutputError
 
 
 def run_doctor(s: Settings, out: Progress) -> int:
@@ -17,7 +17,7 @@ def run_doctor(s: Settings, out: Progress) -> int:
         out(f"model:     {llm.model_name}")
         out(f"dialect:   {llm.dialect}")
         result = llm.probe()
-    except LLMUnavailableError as e:
+    except (LLMUnavailableError, StructuredOutputError) as e:
         out(f"FAIL: {e}")
         return 3
     out(f"probe:     {result.raw!r} ({result.latency_ms:.0f} ms)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-EXIT_CHECK, EXIT_INPUT, EXIT_LLM, EXIT_DATA = 1, 2, 3, 4
+from typing import Any
+
+EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_LLM, EXIT_DATA = 0, 1, 2, 3, 4
 
 
 class CLIError(Exception):
@@ -37,3 +39,9 @@ def exit_code(error: BaseException) -> int | None:
         if isinstance(error, kind):
             return code
     return None
+
+
+def turn_exit_code(result: Any) -> int:
+    """0 for a turn that ran, 3 for one that ended on the typed LLM fallback reply (its JSON
+    is printed all the same: the reply, the error and ``status: "fallback"``)."""
+    return EXIT_LLM if getattr(result, "status", None) == "fallback" else EXIT_OK

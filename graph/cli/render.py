@@ -8,32 +8,43 @@ from collections.abc import Iterable
 from itertools import groupby
 from typing import Any
 
+from graph.validation import BIDI_CHARS, strip_controls
+
+# Characters a terminal acts on; escaped (\uXXXX) in JSON output, removed from text output.
+_JSON_UNSAFE = {ord(c): f"\\u{ord(c):04x}" for c in BIDI_CHARS + "\u2028\u2029"}
+_JSON_UNSAFE.update({c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)})
+
+
+def safe(value: Any) -> str:
+    """``value`` as text a terminal shows as it is: no escapes, controls or bidi overrides."""
+    return strip_controls(str(value))
+
 
 def error(text: str) -> None:
     """One line on stderr."""
-    print(text, file=sys.stderr, flush=True)
+    print(safe(text), file=sys.stderr, flush=True)
 
 
 def progress(text: str) -> None:
     """A progress note on stderr (stdout stays for results)."""
-    print(f"  … {text}", file=sys.stderr, flush=True)
+    print(f"  … {safe(text)}", file=sys.stderr, flush=True)
 
 
 def dump(obj: Any) -> None:
-    """``obj`` as one line of JSON."""
-    print(json.dumps(obj, ensure_ascii=False, default=str))
+    """``obj`` as one line of JSON (control characters escaped, bidi controls too)."""
+    print(json.dumps(obj, ensure_ascii=False, default=str).translate(_JSON_UNSAFE))
 
 
 def print_turn(result: Any, *, verbose: bool = False) -> None:
     """A turn's reply, offer and error."""
     if result.reply:
-        print(f"agent> {result.reply}")
+        print(f"agent> {safe(result.reply)}")
     if result.offer and result.offer.get("code"):
         o = result.offer
         pct, cap = o["discount_percent"], o["cap_percent"]
         print(f"       [offer {pct:g}% (cap {cap:g}%) code {o['code']}]")
     if result.error:
-        print(f"       [error: {result.error}]")
+        print(f"       [error: {safe(result.error)}]")
     if verbose:
         print(f"       [route {result.route}, {result.latency_s:.1f}s]")
 
@@ -46,17 +57,17 @@ def print_approval(approval: dict[str, Any]) -> None:
         f"cap {approval['cap_percent']:g}%, proposed {approval['proposed_percent']:g}%"
     )
     for reason in approval["reasons"]:
-        print(f"  - {reason}")
+        print(f"  - {safe(reason)}")
     for key, value in (approval.get("reasoning") or {}).items():
-        print(f"    {key}: {value}")
+        print(f"    {safe(key)}: {safe(value)}")
 
 
 def print_history(turns: list[dict[str, Any]]) -> None:
     """A session's turns as read back from the checkpoints."""
     for t in turns:
         extra = f" [{t['route']}" + (f", {t['status']}" if t["status"] else "") + "]"
-        print(f"[{t['turn']}] you> {t['customer']}")
-        print(f"    agent{extra if t['route'] else ''}> {t['reply']}")
+        print(f"[{t['turn']}] you> {safe(t['customer'])}")
+        print(f"    agent{extra if t['route'] else ''}> {safe(t['reply'])}")
 
 
 def print_offers(offers: Iterable[Any]) -> None:
@@ -101,4 +112,4 @@ def format_audit(records: list[dict[str, Any]]) -> str:
         lines.append(f"== turn {turn}")
         for r in recs:
             lines += format_record(r)
-    return "\n".join(lines)
+    return safe("\n".join(lines))
