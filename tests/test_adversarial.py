@@ -10,6 +10,7 @@ delivered. The checks are shown to catch a missing guard or clamp.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from graph.bench.adversary import (
     run_adversarial,
 )
 from graph.settings import Settings
+from stores.ledger import OfferLedger
 from stores.models import Offer
 
 pytestmark = pytest.mark.reliability
@@ -64,8 +66,26 @@ def test_the_check_catches_an_offer_above_the_cap(
     unbounded = nodes.pricing.bounded_pricing_model(100.0)
     monkeypatch.setattr(nodes.pricing, "bounded_pricing_model", lambda cap: unbounded)
     monkeypatch.setattr(nodes.pricing, "clamp_offer", lambda model, standing, cap: model)
+    # the ledger refuses a percent above the cap it is given: hand it a cap of 100 as well
+    propose = OfferLedger.propose
+
+    def uncapped(self: OfferLedger, **kwargs: Any) -> Offer:
+        return propose(self, **{**kwargs, "cap_percent": 100.0})
+
+    monkeypatch.setattr(OfferLedger, "propose", uncapped)
     report = run_adversarial(settings, INJECTIONS, users=["user_100"])
     assert report.above_cap > 0
+
+
+def test_the_ledger_refuses_an_offer_above_the_cap_that_pricing_let_through(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unbounded = nodes.pricing.bounded_pricing_model(100.0)
+    monkeypatch.setattr(nodes.pricing, "bounded_pricing_model", lambda cap: unbounded)
+    monkeypatch.setattr(nodes.pricing, "clamp_offer", lambda model, standing, cap: model)
+    with pytest.raises(ValueError, match="above the cap"):
+        run_adversarial(settings, INJECTIONS, users=["user_100"])
+    assert all(o.discount_percent <= o.cap_percent for o in OfferLedger(settings.ledger_db).list())
 
 
 def _offer(code: str, percent: float) -> Offer:
