@@ -1,7 +1,15 @@
 """Run negotiation turns against SQLite checkpoints: one thread per session, one run per turn.
 
-Used by the CLI, the demo and the real-model tests. Inputs are checked before anything is
-written, so a turn that cannot run leaves the session as it was.
+Used by the CLI, the demo, the benchmarks and the real-model tests. A turn
+
+* holds the session's lease (``stores.leases``) from its first check to its last write, so
+  two turns of one session never run at once, in threads or processes: the second gets a
+  ``SessionBusyError`` (or waits up to ``SGR_SESSION_WAIT_S``), never a lost message;
+* first finishes a turn that a crash left unfinished (its checkpoint still has nodes to run);
+* is checked before anything is written, so a turn that cannot run leaves the session as it was;
+* writes its checkpoints with ``SGR_CHECKPOINT_DURABILITY`` (``sync`` by default: a step's
+  checkpoint is on disk before the next step, e.g. the ledger write, starts);
+* is refused politely, without running the graph, once the session has ``SGR_MAX_TURNS`` turns.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -25,6 +34,8 @@ from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
+from nodes.shared import closed_reply
+from stores.leases import SessionLeases
 from stores.models import UnknownUser
 
 log = logging.getLogger(__name__)
@@ -37,6 +48,10 @@ NODE_LABELS = {
     "respond": "responding",
     "accept": "accepting",
 }
+
+
+class SessionBusyError(InputError):
+    """Another turn of the same session is running (in this or another process)."""
 
 
 @dataclass
@@ -63,11 +78,20 @@ class TurnResult:
         return data
 
 
+BUSY_TIMEOUT_S = 30.0
+
+
 @contextmanager
 def open_checkpointer(path: str) -> Iterator[SqliteSaver]:
-    """A ``SqliteSaver`` on ``path`` (created if missing), closed on exit."""
-    conn = sqlite3.connect(path, check_same_thread=False)
+    """A ``SqliteSaver`` on ``path`` (created if missing, WAL), closed on exit.
+
+    The busy timeout lets writers of several processes queue instead of failing with
+    "database is locked".
+    """
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
         saver = SqliteSaver(conn)
         saver.setup()
         yield saver
@@ -86,9 +110,40 @@ def _approval_of(snap: StateSnapshot) -> dict[str, Any] | None:
 class Negotiator:
     """A compiled graph on a checkpointer, plus the checks a turn needs before it runs."""
 
-    def __init__(self, services: Services, checkpointer: SqliteSaver) -> None:
+    def __init__(
+        self,
+        services: Services,
+        checkpointer: SqliteSaver,
+        leases: SessionLeases | None = None,
+    ) -> None:
         self.services = services
+        db = services.settings.checkpoint_db
+        assert db is not None  # derived from data_dir by Settings
+        self.leases = leases or SessionLeases(Path(db))
         self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=checkpointer)
+
+    @contextmanager
+    def turn_lock(self, session: str) -> Iterator[None]:
+        """Hold the session's lease for the block; ``SessionBusyError`` if another turn does.
+
+        Waits up to ``SGR_SESSION_WAIT_S`` (0: fail at once). The lease expires after
+        ``SGR_SESSION_LEASE_S`` should its holder die without releasing it; a dead holder on
+        this host is recognised at once.
+        """
+        s = self.services.settings
+        holder = self.leases.new_holder()
+        deadline = time.monotonic() + s.session_wait_s
+        while (busy := self.leases.acquire(session, holder, s.session_lease_s)) is not None:
+            if time.monotonic() >= deadline:
+                raise SessionBusyError(
+                    f"session {session} is busy: another turn is running "
+                    f"(pid {busy.pid} on {busy.host}); retry when it has answered"
+                )
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            self.leases.release(session, holder)
 
     @staticmethod
     def _config(session: str) -> dict[str, Any]:
@@ -127,15 +182,59 @@ class Negotiator:
     def run_turn(
         self, session: str, user_id: str, message: str, progress: Progress | None = None
     ) -> TurnResult:
-        """Check, then run one turn (the customer's message in, the reply out)."""
-        text = self.check_turn(session, user_id, message)
-        return self._run({"messages": [HumanMessage(content=text)]}, session, user_id, progress)
+        """Check, then run one turn (the customer's message in, the reply out).
+
+        Under the session's lease: an unfinished turn is finished first, a closed session
+        (``SGR_MAX_TURNS`` reached) is answered without running the graph.
+        """
+        check_session_id(session)
+        with self.turn_lock(session):
+            self.recover(session, user_id)
+            text = self.check_turn(session, user_id, message)
+            turns = int(self.state(session).get("turn", 0))
+            if turns >= self.services.settings.max_turns:
+                return self._closed(session, user_id, turns)
+            payload = {"messages": [HumanMessage(content=text)]}
+            return self._run(payload, session, user_id, progress)
+
+    def _closed(self, session: str, user_id: str, turns: int) -> TurnResult:
+        log.info("session %s is closed after %d turns", session, turns)
+        return TurnResult(
+            session=session,
+            user_id=user_id,
+            turn=turns,
+            route="respond",
+            reply=closed_reply(self.services.settings.max_turns),
+            offer=None,
+            error=None,
+            status="closed",
+        )
+
+    def recover(self, session: str, user_id: str = "") -> bool:
+        """Finish a turn a crash left half-done (nodes still to run, no approval awaited).
+
+        Safe to re-run: nodes write the ledger idempotently per (session, turn) and the
+        audit table per (session, turn, node, seq). ``True`` if a turn was finished.
+        """
+        snap = self._snapshot(session)
+        if not snap.next or _approval_of(snap):
+            return False
+        user = (snap.values or {}).get("user_id") or user_id
+        log.warning("session %s: finishing turn left unfinished (%s)", session, snap.next)
+        self._stream(None, session, user, None)
+        return True
 
     def resume(
         self, session: str, decision: dict[str, Any], progress: Progress | None = None
     ) -> TurnResult:
-        """Resume a session paused for approval with a manager's decision."""
+        """Resume a session paused for approval with a manager's decision (under its lease)."""
         check_session_id(session)
+        with self.turn_lock(session):
+            return self._resume(session, decision, progress)
+
+    def _resume(
+        self, session: str, decision: dict[str, Any], progress: Progress | None
+    ) -> TurnResult:
         snap = self._snapshot(session)
         pending = _approval_of(snap)
         if not pending:
@@ -149,21 +248,30 @@ class Negotiator:
         user_id = (snap.values or {}).get("user_id", "")
         return self._run(Command(resume=decision), session, user_id, progress)
 
-    def _run(
+    def audit(self, session: str) -> list[dict[str, Any]]:
+        """The session's audit records, oldest first, from the append-only audit table."""
+        return self.services.audit_log().session(session)
+
+    def _stream(
         self, payload: Any, session: str, user_id: str, progress: Progress | None
-    ) -> TurnResult:
-        config = self._config(session)
-        before = self.state(session)
-        n_msgs, n_audit = len(before.get("messages", [])), len(before.get("audit", []))
-        start = time.perf_counter()
+    ) -> None:
         for mode, chunk in self.app.stream(
             payload,
-            config,
+            self._config(session),
             context=NegotiationContext(user_id=user_id),
             stream_mode=["tasks"],
+            durability=self.services.settings.checkpoint_durability,
         ):
             if progress and mode == "tasks" and "input" in chunk:
                 progress(NODE_LABELS.get(chunk["name"], chunk["name"]) + "…")
+
+    def _run(
+        self, payload: Any, session: str, user_id: str, progress: Progress | None
+    ) -> TurnResult:
+        before = self.state(session)
+        n_msgs, n_audit = len(before.get("messages", [])), len(self.audit(session))
+        start = time.perf_counter()
+        self._stream(payload, session, user_id, progress)
         elapsed = time.perf_counter() - start
         snap = self._snapshot(session)
         values = dict(snap.values or {})
@@ -205,7 +313,7 @@ class Negotiator:
             error=values.get("error"),
             status=status,
             approval=approval,
-            audit=list(values.get("audit", [])[n_audit:]),
+            audit=self.audit(session)[n_audit:],
             latency_s=elapsed,
         )
 
@@ -250,4 +358,8 @@ def open_negotiator(services: Services) -> Iterator[Negotiator]:
     s = services.settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     with open_checkpointer(str(s.checkpoint_db)) as saver:
-        yield Negotiator(services, saver)
+        leases = SessionLeases(Path(str(s.checkpoint_db)))
+        try:
+            yield Negotiator(services, saver, leases)
+        finally:
+            leases.close()

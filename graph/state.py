@@ -16,7 +16,7 @@ from langgraph.graph.message import add_messages
 from stores.models import OfferStatus
 
 Route = Literal["negotiate", "accept_offer", "respond"]
-TurnStatus = OfferStatus | Literal["final", "invalid"]
+TurnStatus = OfferStatus | Literal["final", "invalid", "closed"]
 
 
 @dataclass
@@ -93,6 +93,19 @@ class ApprovalRequest(TypedDict):
     no_approval_percent: float
 
 
+def current_turn_records(left: list[AuditRecord], right: list[AuditRecord]) -> list[AuditRecord]:
+    """Reducer of ``audit``: append, keeping only the records of the newest turn.
+
+    The whole trail lives in the append-only ``audit_log`` table (written by
+    ``nodes.shared.sgr_step``); a checkpoint that re-stored it would grow with every turn.
+    """
+    merged = [*(left or []), *(right or [])]
+    if not merged:
+        return []
+    newest = max(int(r.get("turn", 0)) for r in merged)
+    return [r for r in merged if int(r.get("turn", 0)) == newest]
+
+
 class InputState(TypedDict):
     """What a caller sends each turn."""
 
@@ -125,8 +138,9 @@ class NegotiationState(InputState, total=False):
     """retrieval/offer/accept, session: the customer's live offer (any session)."""
     pricing_rounds: int
     """pricing, session: pricing rounds spent in this session."""
-    audit: Annotated[list[AuditRecord], operator.add]
-    """router/pricing, session (appended): one record per SGR call."""
+    audit: Annotated[list[AuditRecord], current_turn_records]
+    """router/pricing, per turn (appended within the turn): one record per SGR call; the
+    whole trail is in the append-only ``audit_log`` table."""
     error: str | None
     """any node, per turn: what went wrong this turn (``None`` when nothing did)."""
     status: TurnStatus | None

@@ -113,6 +113,7 @@ def make_pricing(services: Services):
             turn=turn,
             schema=model.model_json_schema(),
             policy={"cap_percent": cap_pct},
+            defer_record=True,
         )
         decision = step.decision
         if decision is None:
@@ -128,7 +129,7 @@ def make_pricing(services: Services):
             "final_percent": final,
             "clamped": final != decision.discount_percent,
         }
-        rec = {**(step.record or {}), "policy": policy}
+        rec = step.commit(services, policy=policy)
         base: dict[str, Any] = {"pricing_rounds": rounds + 1, "audit": [rec]}
         if final <= floor:
             return {**base, "reply": hold_reply(standing)}
