@@ -160,12 +160,14 @@ class Negotiator:
         """The approval request the session waits on, if any."""
         return _approval_of(self._snapshot(session))
 
-    def check_turn(self, session: str, user_id: str, message: str) -> str:
+    def check_turn(
+        self, session: str, user_id: str, message: str, snap: StateSnapshot | None = None
+    ) -> str:
         """Validate everything a turn needs; ``InputError`` before anything is written."""
         check_session_id(session)
         check_user_id(user_id)
         text = check_message(message, self.services.settings.max_message_chars)
-        snap = self._snapshot(session)
+        snap = snap or self._snapshot(session)
         owner = (snap.values or {}).get("user_id")
         if owner and owner != user_id:
             raise InputError(f"session {session} belongs to {owner}, not {user_id}")
@@ -189,13 +191,15 @@ class Negotiator:
         """
         check_session_id(session)
         with self.turn_lock(session):
-            self.recover(session, user_id)
-            text = self.check_turn(session, user_id, message)
-            turns = int(self.state(session).get("turn", 0))
+            snap = self._snapshot(session)
+            if self._finish(snap, session, user_id):
+                snap = self._snapshot(session)
+            text = self.check_turn(session, user_id, message, snap)
+            turns = int((snap.values or {}).get("turn", 0))
             if turns >= self.services.settings.max_turns:
                 return self._closed(session, user_id, turns)
             payload = {"messages": [HumanMessage(content=text)]}
-            return self._run(payload, session, user_id, progress)
+            return self._run(payload, session, user_id, progress, dict(snap.values or {}))
 
     def _closed(self, session: str, user_id: str, turns: int) -> TurnResult:
         log.info("session %s is closed after %d turns", session, turns)
@@ -216,7 +220,10 @@ class Negotiator:
         Safe to re-run: nodes write the ledger idempotently per (session, turn) and the
         audit table per (session, turn, node, seq). ``True`` if a turn was finished.
         """
-        snap = self._snapshot(session)
+        with self.turn_lock(session):
+            return self._finish(self._snapshot(session), session, user_id)
+
+    def _finish(self, snap: StateSnapshot, session: str, user_id: str) -> bool:
         if not snap.next or _approval_of(snap):
             return False
         user = (snap.values or {}).get("user_id") or user_id
@@ -266,9 +273,14 @@ class Negotiator:
                 progress(NODE_LABELS.get(chunk["name"], chunk["name"]) + "…")
 
     def _run(
-        self, payload: Any, session: str, user_id: str, progress: Progress | None
+        self,
+        payload: Any,
+        session: str,
+        user_id: str,
+        progress: Progress | None,
+        before: dict[str, Any] | None = None,
     ) -> TurnResult:
-        before = self.state(session)
+        before = self.state(session) if before is None else before
         n_msgs, n_audit = len(before.get("messages", [])), len(self.audit(session))
         start = time.perf_counter()
         self._stream(payload, session, user_id, progress)
@@ -323,13 +335,16 @@ class Negotiator:
         Each turn: the customer's text, the reply, and the route, status and offer as the
         turn's last checkpoint recorded them.
         """
-        snapshots = [s.values for s in self.app.get_state_history(self._config(session))]
+        config = self._config(session)
         ends: dict[int, dict[str, Any]] = {}
-        for values in snapshots:  # newest first
-            turn = int(values.get("turn", 0))
+        # Raw checkpoints, newest first: their per-turn fields are stored whole, and reading
+        # them does not rebuild the (delta-stored) messages of every step.
+        for tup in self.app.checkpointer.list(config):  # type: ignore[union-attr]
+            values = tup.checkpoint.get("channel_values") or {}
+            turn = int(values.get("turn", 0) or 0)
             if turn and turn not in ends:
                 ends[turn] = values
-        latest = snapshots[0] if snapshots else {}
+        latest = self.state(session)
         turns: list[dict[str, Any]] = []
         for m in latest.get("messages", []):
             if isinstance(m, HumanMessage):

@@ -10,7 +10,10 @@ import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
+from collections.abc import Sequence
+
 from langchain_core.messages import AnyMessage
+from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 
 from stores.models import OfferStatus
@@ -106,10 +109,23 @@ def current_turn_records(left: list[AuditRecord], right: list[AuditRecord]) -> l
     return [r for r in merged if int(r.get("turn", 0)) == newest]
 
 
+def add_message_batches(state: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
+    """``add_messages`` over a batch of writes, oldest first (a ``DeltaChannel`` reducer)."""
+    for write in writes:
+        state = add_messages(state, write)  # type: ignore[assignment]
+    return state
+
+
+Messages = Annotated[list[AnyMessage], DeltaChannel(add_message_batches)]
+"""The conversation, stored as deltas: a checkpoint holds the messages written at its step,
+not the whole list again (which made checkpoint storage grow with the square of the turns);
+a full snapshot is written every 100 updates and reads replay the writes since."""
+
+
 class InputState(TypedDict):
     """What a caller sends each turn."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Messages
     """The conversation; a turn appends the customer's message, the graph appends one reply."""
 
 
