@@ -21,11 +21,14 @@ from graph.settings import Settings
 from graph.sgr_client import StructuredLLM
 
 
-def negotiation_reply(schema: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """A schema-valid router or pricing reply (router: 80 % negotiate, 20 % accept)."""
+def negotiation_reply(
+    schema: dict[str, Any], rng: random.Random, accept_share: float = 0.2
+) -> dict[str, Any]:
+    """A schema-valid router or pricing reply (the router accepts ``accept_share`` of the
+    time, else asks for a discount)."""
     props = schema.get("properties") or {}
     if "decision" in props:
-        if rng.random() < 0.2:
+        if rng.random() < accept_share:
             decision: dict[str, Any] = {"action": "accept_offer"}
         else:
             decision = {"action": "negotiate", "requested_percent": None}
@@ -35,9 +38,15 @@ def negotiation_reply(schema: dict[str, Any], rng: random.Random) -> dict[str, A
         "financial_analysis": "good customer",
         "margin_math": "room in the margin",
         "negotiation_position": "modest offer",
-        "discount_percent": rng.randint(2, 10),
+        "discount_percent": rng.randint(2, _ceiling(props.get("discount_percent") or {}, 10)),
         "customer_message": "Here is what I can do for you.",
     }
+
+
+def _ceiling(field: dict[str, Any], default: int) -> int:
+    """The highest whole percent a number field's schema allows (``default`` at most)."""
+    top = field.get("maximum", field.get("exclusiveMaximum"))
+    return max(1, min(default, int(top))) if top is not None else default
 
 
 def schema_of(extra_body: dict[str, Any] | None) -> dict[str, Any]:
@@ -90,7 +99,7 @@ def schema_llm(settings: Settings, *, latency_s: float = 0.0, seed: int = 0) -> 
     return StructuredLLM(chat, "structured_outputs", model_name="schema-scripted")  # type: ignore[arg-type]
 
 
-def http_responder(latency_s: float, seed: int = 0) -> Any:
+def http_responder(latency_s: float, seed: int = 0, accept_share: float = 0.2) -> Any:
     """A ``FakeOpenAIServer(responder=...)`` answering like ``SchemaChat``, slowly."""
     rng = random.Random(seed)
     lock = threading.Lock()
@@ -98,6 +107,6 @@ def http_responder(latency_s: float, seed: int = 0) -> Any:
     def respond(body: dict[str, Any]) -> dict[str, Any]:
         time.sleep(latency_s)
         with lock:
-            return negotiation_reply(schema_of(body), rng)
+            return negotiation_reply(schema_of(body), rng, accept_share)
 
     return respond
