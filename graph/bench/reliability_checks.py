@@ -1,7 +1,8 @@
 """Invariants the reliability benchmarks check after crashes and races (read-only).
 
 * ``extra_redeemable``: a customer holds at most one redeemable code (``proposed`` or
-  ``accepted``, not expired); each further one counts.
+  ``accepted``, not expired); each further one counts (``stacked_on_accepted``: how many
+  customers hold one next to an accepted code, the ledger's defect 3 of issue 8).
 * ``orphan_codes``: every redeemable code is known to a session: its ledger row names a
   session whose checkpoints reach the row's turn.
 * ``duplicate_keys``: one code per (session, turn, slot), one row per code.
@@ -29,6 +30,14 @@ def extra_redeemable(offers: Iterable[Any]) -> int:
     """Redeemable codes beyond one per customer."""
     per_user = Counter(o.user_id for o in offers)
     return sum(n - 1 for n in per_user.values() if n > 1)
+
+
+def stacked_on_accepted(offers: Iterable[Any]) -> int:
+    """Customers holding an accepted code and another redeemable one (issue 8, defect 3)."""
+    offers = list(offers)
+    accepted = {o.user_id for o in offers if o.status == "accepted"}
+    per_user = Counter(o.user_id for o in offers)
+    return sum(1 for u in accepted if per_user[u] > 1)
 
 
 def session_turns(checkpoint_db: Path) -> dict[str, int]:
@@ -76,6 +85,7 @@ def ledger_figures(services: Services) -> dict[str, int]:
     return {
         "redeemable": len(offers),
         "extra_redeemable": extra_redeemable(offers),
+        "stacked_on_accepted": stacked_on_accepted(offers),
         "orphan_codes": orphan_codes(offers, session_turns(Path(str(s.checkpoint_db)))),
         "duplicate_keys": duplicate_keys(s.ledger_db),
     }
