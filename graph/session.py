@@ -259,9 +259,7 @@ class Negotiator:
         """The session's audit records, oldest first, from the append-only audit table."""
         return self.services.audit_log().session(session)
 
-    def _stream(
-        self, payload: Any, session: str, user_id: str, progress: Progress | None
-    ) -> None:
+    def _stream(self, payload: Any, session: str, user_id: str, progress: Progress | None) -> None:
         for mode, chunk in self.app.stream(
             payload,
             self._config(session),

@@ -7,10 +7,9 @@ every turn ("per turn") or it carries over between turns ("session").
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
-
-from collections.abc import Sequence
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels.delta import DeltaChannel

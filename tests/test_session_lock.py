@@ -101,9 +101,7 @@ def test_second_turn_of_a_busy_session_is_refused_not_lost(settings: Settings) -
 def test_waiting_turns_run_one_after_the_other(settings: Settings) -> None:
     s = settings.model_copy(update={"session_wait_s": 30.0})
     out: dict[str, Any] = {}
-    threads = [
-        _turn_in_thread(s, "queue", f"message {i}", out, latency=0.3) for i in range(3)
-    ]
+    threads = [_turn_in_thread(s, "queue", f"message {i}", out, latency=0.3) for i in range(3)]
     for t in threads:
         t.join(60)
     results = [out[f"message {i}"] for i in range(3)]
@@ -155,6 +153,7 @@ def test_second_process_gets_session_busy_exit_2(slow_cli) -> None:
         second = subprocess.run(
             _cli_args(*turn, "second"), env=env, capture_output=True, text=True, timeout=120
         )
+        gate.set()
         out, err = first.communicate(timeout=120)
     finally:
         first.kill()

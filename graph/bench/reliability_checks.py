@@ -66,9 +66,7 @@ def duplicate_keys(ledger_db: Path) -> int:
     """Rows sharing a code, or codes sharing a (session, turn, slot)."""
     conn = sqlite3.connect(ledger_db, timeout=30)
     try:
-        by_code = conn.execute(
-            "SELECT COUNT(*) - COUNT(DISTINCT code) FROM offers"
-        ).fetchone()[0]
+        by_code = conn.execute("SELECT COUNT(*) - COUNT(DISTINCT code) FROM offers").fetchone()[0]
         by_key = conn.execute(
             "SELECT COUNT(*) FROM (SELECT session_id, turn, slot FROM offers "
             "GROUP BY session_id, turn, slot HAVING COUNT(*) > 1)"

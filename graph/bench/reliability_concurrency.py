@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,9 @@ def _worker(data_dir: Path, worker: int, sessions: int, turns: int, go: Path) ->
             except Exception as e:
                 if "database is locked" in str(e):
                     out["lock_errors"] += 1
-                out["errors"].append(f"{type(e).__name__}: {e}")
+                where = traceback.extract_tb(e.__traceback__)[-3:]
+                at = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(where))
+                out["errors"].append(f"{type(e).__name__}: {e} (at {at})")
 
         with ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(one, tasks))

@@ -247,9 +247,11 @@ def _child_exit_after_ledger(argv: list[str]) -> int:
     for name in ("propose", "accept", "decide"):
         if hasattr(OfferLedger, name):
             setattr(OfferLedger, name, exit_after(getattr(OfferLedger, name)))
-    from graph.cli import main
+    import runpy
 
-    return main(argv)
+    sys.argv = ["discount-manager", *argv]
+    runpy.run_module("graph.cli", run_name="__main__")  # exits with the CLI's code
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
