@@ -1,7 +1,15 @@
 """Run negotiation turns against SQLite checkpoints: one thread per session, one run per turn.
 
-Used by the CLI, the demo and the real-model tests. Inputs are checked before anything is
-written, so a turn that cannot run leaves the session as it was.
+Used by the CLI, the demo, the benchmarks and the real-model tests. A turn
+
+* holds the session's lease (``stores.leases``) from its first check to its last write, so
+  two turns of one session never run at once, in threads or processes: the second gets a
+  ``SessionBusyError`` (or waits up to ``SGR_SESSION_WAIT_S``), never a lost message;
+* first finishes a turn that a crash left unfinished (its checkpoint still has nodes to run);
+* is checked before anything is written, so a turn that cannot run leaves the session as it was;
+* writes its checkpoints with ``SGR_CHECKPOINT_DURABILITY`` (``sync`` by default: a step's
+  checkpoint is on disk before the next step, e.g. the ledger write, starts);
+* is refused politely, without running the graph, once the session has ``SGR_MAX_TURNS`` turns.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -25,6 +34,8 @@ from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
+from nodes.shared import closed_reply
+from stores.leases import SessionLeases
 from stores.models import UnknownUser
 
 log = logging.getLogger(__name__)
@@ -37,6 +48,10 @@ NODE_LABELS = {
     "respond": "responding",
     "accept": "accepting",
 }
+
+
+class SessionBusyError(InputError):
+    """Another turn of the same session is running (in this or another process)."""
 
 
 @dataclass
@@ -63,13 +78,21 @@ class TurnResult:
         return data
 
 
+BUSY_TIMEOUT_S = 30.0
+
+
 @contextmanager
 def open_checkpointer(path: str) -> Iterator[SqliteSaver]:
-    """A ``SqliteSaver`` on ``path`` (created if missing), closed on exit."""
-    conn = sqlite3.connect(path, check_same_thread=False)
+    """A ``SqliteSaver`` on ``path`` (created if missing, WAL), closed on exit.
+
+    The busy timeout lets writers of several processes queue instead of failing with
+    "database is locked".
+    """
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     try:
         # WAL + NORMAL: a commit survives a process crash without an fsync per checkpoint
         # (the ledger's pragmas too); FULL made every turn wait on ~10 fsyncs under one lock.
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         saver = SqliteSaver(conn)
@@ -90,9 +113,40 @@ def _approval_of(snap: StateSnapshot) -> dict[str, Any] | None:
 class Negotiator:
     """A compiled graph on a checkpointer, plus the checks a turn needs before it runs."""
 
-    def __init__(self, services: Services, checkpointer: SqliteSaver) -> None:
+    def __init__(
+        self,
+        services: Services,
+        checkpointer: SqliteSaver,
+        leases: SessionLeases | None = None,
+    ) -> None:
         self.services = services
+        db = services.settings.checkpoint_db
+        assert db is not None  # derived from data_dir by Settings
+        self.leases = leases or SessionLeases(Path(db))
         self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=checkpointer)
+
+    @contextmanager
+    def turn_lock(self, session: str) -> Iterator[None]:
+        """Hold the session's lease for the block; ``SessionBusyError`` if another turn does.
+
+        Waits up to ``SGR_SESSION_WAIT_S`` (0: fail at once). The lease expires after
+        ``SGR_SESSION_LEASE_S`` should its holder die without releasing it; a dead holder on
+        this host is recognised at once.
+        """
+        s = self.services.settings
+        holder = self.leases.new_holder()
+        deadline = time.monotonic() + s.session_wait_s
+        while (busy := self.leases.acquire(session, holder, s.session_lease_s)) is not None:
+            if time.monotonic() >= deadline:
+                raise SessionBusyError(
+                    f"session {session} is busy: another turn is running "
+                    f"(pid {busy.pid} on {busy.host}); retry when it has answered"
+                )
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            self.leases.release(session, holder)
 
     @staticmethod
     def _config(session: str) -> dict[str, Any]:
@@ -109,12 +163,14 @@ class Negotiator:
         """The approval request the session waits on, if any."""
         return _approval_of(self._snapshot(session))
 
-    def check_turn(self, session: str, user_id: str, message: str) -> str:
+    def check_turn(
+        self, session: str, user_id: str, message: str, snap: StateSnapshot | None = None
+    ) -> str:
         """Validate everything a turn needs; ``InputError`` before anything is written."""
         check_session_id(session)
         check_user_id(user_id)
         text = check_message(message, self.services.settings.max_message_chars)
-        snap = self._snapshot(session)
+        snap = snap or self._snapshot(session)
         owner = (snap.values or {}).get("user_id")
         if owner and owner != user_id:
             raise InputError(f"session {session} belongs to {owner}, not {user_id}")
@@ -131,15 +187,64 @@ class Negotiator:
     def run_turn(
         self, session: str, user_id: str, message: str, progress: Progress | None = None
     ) -> TurnResult:
-        """Check, then run one turn (the customer's message in, the reply out)."""
-        text = self.check_turn(session, user_id, message)
-        return self._run({"messages": [HumanMessage(content=text)]}, session, user_id, progress)
+        """Check, then run one turn (the customer's message in, the reply out).
+
+        Under the session's lease: an unfinished turn is finished first, a closed session
+        (``SGR_MAX_TURNS`` reached) is answered without running the graph.
+        """
+        check_session_id(session)
+        with self.turn_lock(session):
+            snap = self._snapshot(session)
+            if self._finish(snap, session, user_id):
+                snap = self._snapshot(session)
+            text = self.check_turn(session, user_id, message, snap)
+            turns = int((snap.values or {}).get("turn", 0))
+            if turns >= self.services.settings.max_turns:
+                return self._closed(session, user_id, turns)
+            payload = {"messages": [HumanMessage(content=text)]}
+            return self._run(payload, session, user_id, progress, dict(snap.values or {}))
+
+    def _closed(self, session: str, user_id: str, turns: int) -> TurnResult:
+        log.info("session %s is closed after %d turns", session, turns)
+        return TurnResult(
+            session=session,
+            user_id=user_id,
+            turn=turns,
+            route="respond",
+            reply=closed_reply(self.services.settings.max_turns),
+            offer=None,
+            error=None,
+            status="closed",
+        )
+
+    def recover(self, session: str, user_id: str = "") -> bool:
+        """Finish a turn a crash left half-done (nodes still to run, no approval awaited).
+
+        Safe to re-run: nodes write the ledger idempotently per (session, turn) and the
+        audit table per (session, turn, node, seq). ``True`` if a turn was finished.
+        """
+        with self.turn_lock(session):
+            return self._finish(self._snapshot(session), session, user_id)
+
+    def _finish(self, snap: StateSnapshot, session: str, user_id: str) -> bool:
+        if not snap.next or _approval_of(snap):
+            return False
+        user = (snap.values or {}).get("user_id") or user_id
+        log.warning("session %s: finishing turn left unfinished (%s)", session, snap.next)
+        self._stream(None, session, user, None)
+        return True
 
     def resume(
         self, session: str, decision: dict[str, Any], progress: Progress | None = None
     ) -> TurnResult:
-        """Resume a session paused for approval with a manager's decision."""
+        """Resume a session paused for approval with a manager's decision (under its lease)."""
         check_session_id(session)
+        with self.turn_lock(session):
+            return self._resume(session, decision, progress)
+
+    def _resume(
+        self, session: str, decision: dict[str, Any], progress: Progress | None
+    ) -> TurnResult:
         snap = self._snapshot(session)
         pending = _approval_of(snap)
         if not pending:
@@ -153,21 +258,33 @@ class Negotiator:
         user_id = (snap.values or {}).get("user_id", "")
         return self._run(Command(resume=decision), session, user_id, progress)
 
-    def _run(
-        self, payload: Any, session: str, user_id: str, progress: Progress | None
-    ) -> TurnResult:
-        config = self._config(session)
-        before = self.state(session)
-        n_msgs, n_audit = len(before.get("messages", [])), len(before.get("audit", []))
-        start = time.perf_counter()
+    def audit(self, session: str) -> list[dict[str, Any]]:
+        """The session's audit records, oldest first, from the append-only audit table."""
+        return self.services.audit_log().session(session)
+
+    def _stream(self, payload: Any, session: str, user_id: str, progress: Progress | None) -> None:
         for mode, chunk in self.app.stream(
             payload,
-            config,
+            self._config(session),
             context=NegotiationContext(user_id=user_id),
             stream_mode=["tasks"],
+            durability=self.services.settings.checkpoint_durability,
         ):
             if progress and mode == "tasks" and "input" in chunk:
                 progress(NODE_LABELS.get(chunk["name"], chunk["name"]) + "…")
+
+    def _run(
+        self,
+        payload: Any,
+        session: str,
+        user_id: str,
+        progress: Progress | None,
+        before: dict[str, Any] | None = None,
+    ) -> TurnResult:
+        before = self.state(session) if before is None else before
+        n_msgs, n_audit = len(before.get("messages", [])), len(self.audit(session))
+        start = time.perf_counter()
+        self._stream(payload, session, user_id, progress)
         elapsed = time.perf_counter() - start
         snap = self._snapshot(session)
         values = dict(snap.values or {})
@@ -209,7 +326,7 @@ class Negotiator:
             error=values.get("error"),
             status=status,
             approval=approval,
-            audit=list(values.get("audit", [])[n_audit:]),
+            audit=self.audit(session)[n_audit:],
             latency_s=elapsed,
         )
 
@@ -219,13 +336,16 @@ class Negotiator:
         Each turn: the customer's text, the reply, and the route, status and offer as the
         turn's last checkpoint recorded them.
         """
-        snapshots = [s.values for s in self.app.get_state_history(self._config(session))]
+        config = self._config(session)
         ends: dict[int, dict[str, Any]] = {}
-        for values in snapshots:  # newest first
-            turn = int(values.get("turn", 0))
+        # Raw checkpoints, newest first: their per-turn fields are stored whole, and reading
+        # them does not rebuild the (delta-stored) messages of every step.
+        for tup in self.app.checkpointer.list(config):  # type: ignore[union-attr]
+            values = tup.checkpoint.get("channel_values") or {}
+            turn = int(values.get("turn", 0) or 0)
             if turn and turn not in ends:
                 ends[turn] = values
-        latest = snapshots[0] if snapshots else {}
+        latest = self.state(session)
         turns: list[dict[str, Any]] = []
         for m in latest.get("messages", []):
             if isinstance(m, HumanMessage):
@@ -254,4 +374,8 @@ def open_negotiator(services: Services) -> Iterator[Negotiator]:
     s = services.settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     with open_checkpointer(str(s.checkpoint_db)) as saver:
-        yield Negotiator(services, saver)
+        leases = SessionLeases(Path(str(s.checkpoint_db)))
+        try:
+            yield Negotiator(services, saver, leases)
+        finally:
+            leases.close()

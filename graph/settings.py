@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from stores.files import data_files
 
 Dialect = Literal["auto", "structured_outputs", "guided_json", "response_format"]
+Durability = Literal["sync", "async", "exit"]
 
 
 class Settings(BaseSettings):
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     max_rounds: int = Field(default=3, ge=0)
     max_message_chars: int = Field(default=4000, ge=1)
     pricing_strategy: Literal["schedule", "model"] = "schedule"
+    max_turns: int = Field(default=30, ge=1)  # then the session is closed politely
+
+    # sessions: one turn at a time, durable checkpoints
+    session_lease_s: float = Field(default=600.0, gt=0)  # a dead holder's lease expires
+    session_wait_s: float = Field(default=0.0, ge=0)  # 0: a busy session fails at once
+    checkpoint_durability: Durability = "sync"
 
     # policy knobs (share of margin the customer may get)
     churn_high: float = 0.7

@@ -7,16 +7,18 @@ every turn ("per turn") or it carries over between turns ("session").
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AnyMessage
+from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 
 from stores.models import OfferStatus
 
 Route = Literal["negotiate", "accept_offer", "respond"]
-TurnStatus = OfferStatus | Literal["final", "invalid", "fallback"]
+TurnStatus = OfferStatus | Literal["final", "invalid", "fallback", "closed"]
 
 
 @dataclass
@@ -95,10 +97,36 @@ class ApprovalRequest(TypedDict):
     no_approval_percent: float
 
 
+def current_turn_records(left: list[AuditRecord], right: list[AuditRecord]) -> list[AuditRecord]:
+    """Reducer of ``audit``: append, keeping only the records of the newest turn.
+
+    The whole trail lives in the append-only ``audit_log`` table (written by
+    ``nodes.shared.sgr_step``); a checkpoint that re-stored it would grow with every turn.
+    """
+    merged = [*(left or []), *(right or [])]
+    if not merged:
+        return []
+    newest = max(int(r.get("turn", 0)) for r in merged)
+    return [r for r in merged if int(r.get("turn", 0)) == newest]
+
+
+def add_message_batches(state: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
+    """``add_messages`` over a batch of writes, oldest first (a ``DeltaChannel`` reducer)."""
+    for write in writes:
+        state = add_messages(state, write)  # type: ignore[assignment]
+    return state
+
+
+Messages = Annotated[list[AnyMessage], DeltaChannel(add_message_batches)]
+"""The conversation, stored as deltas: a checkpoint holds the messages written at its step,
+not the whole list again (which made checkpoint storage grow with the square of the turns);
+a full snapshot is written every 100 updates and reads replay the writes since."""
+
+
 class InputState(TypedDict):
     """What a caller sends each turn."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Messages
     """The conversation; a turn appends the customer's message, the graph appends one reply."""
 
 
@@ -127,8 +155,9 @@ class NegotiationState(InputState, total=False):
     """retrieval/offer/accept, session: the customer's live offer (any session)."""
     pricing_rounds: int
     """pricing, session: pricing rounds spent in this session."""
-    audit: Annotated[list[AuditRecord], operator.add]
-    """router/pricing, session (appended): one record per SGR call."""
+    audit: Annotated[list[AuditRecord], current_turn_records]
+    """router/pricing, per turn (appended within the turn): one record per SGR call; the
+    whole trail is in the append-only ``audit_log`` table."""
     error: str | None
     """any node, per turn: what went wrong this turn (``None`` when nothing did)."""
     status: TurnStatus | None

@@ -114,6 +114,7 @@ def make_pricing(services: Services):
             node="pricing",
             turn=turn,
             policy={"cap_percent": cap_pct},
+            defer_record=True,
         )
         decision = step.decision
         if decision is None:
@@ -129,7 +130,7 @@ def make_pricing(services: Services):
             "final_percent": final,
             "clamped": final != decision.discount_percent,
         }
-        rec = {**(step.record or {}), "policy": policy}
+        rec = step.commit(services, policy=policy)
         base: dict[str, Any] = {"pricing_rounds": rounds + 1, "audit": [rec]}
         if final <= floor:
             return {**base, "reply": hold_reply(standing)}

@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 from pydantic import BaseModel, ConfigDict, Field
 
 from graph.services import Services
 from graph.state import NegotiationContext, NegotiationState
 from graph.validation import message_problem
-from nodes.shared import last_human_text, safe_reply, sgr_step
+from nodes.shared import closed_reply, last_human_text, safe_reply, sgr_step
 from prompts import render
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def make_router(services: Services):
             "status": None,
             "proposal": None,
             "requested_percent": None,
+            "audit": Overwrite([]),  # the checkpoint keeps this turn's records only
         }
         user = session_user(state, runtime, config)
         known = state.get("user_id")
@@ -97,6 +99,9 @@ def make_router(services: Services):
             err = f"session belongs to {known}; refusing to continue it as {user}"
             return {**reset, "reply": "This conversation belongs to another account.", "error": err}
         reset["user_id"] = user
+        if turn > services.settings.max_turns:  # bounded growth: no LLM call, a clear reply
+            limit = services.settings.max_turns
+            return {**reset, "reply": closed_reply(limit), "status": "closed"}
 
         text = last_human_text(state["messages"])
         problem = message_problem(text, services.settings.max_message_chars)

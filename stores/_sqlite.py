@@ -18,7 +18,7 @@ class SqliteConnection:
         self.path = Path(path)
         self.lock = threading.RLock()
         self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=5.0
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
         self._conn.row_factory = sqlite3.Row
         self._conn.executescript(sql("hot_pragmas"))

@@ -351,7 +351,8 @@ def test_two_turn_negotiation_through_langgraph_dev(fake_llm: FakeLLM, studio: S
     assert values["route"] == "accept_offer" and values["turn"] == 2
     assert [o["code"] for o in values["offers"]] == [offer["code"]]
     assert values["standing_offer"]["status"] == "accepted"
-    assert {a["node"] for a in values["audit"]} == {"router", "pricing"}
+    # the checkpoint keeps the current turn's audit records (the trail is in audit_log)
+    assert [(a["turn"], a["node"]) for a in values["audit"]] == [(2, "router")]
 
     # ... and its history, newest first
     history = client.threads.get_history(thread_id, limit=100)
@@ -377,7 +378,9 @@ def test_two_turn_negotiation_through_langgraph_dev(fake_llm: FakeLLM, studio: S
     assert _checkpoints_in_db(studio.checkpoint_db, thread_id) == len(history)
     saved = _latest_in_db(studio.checkpoint_db, thread_id)
     assert saved["id"] == state["checkpoint"]["checkpoint_id"]
-    assert [m.content for m in saved["messages"] if m.type == "human"] == _humans(values)
+    # messages are a DeltaChannel: a checkpoint stores the step's writes, not the whole list
+    # (read back whole through the API above)
+    assert "messages" not in saved
     assert saved["route"] == "accept_offer" and saved["standing_offer"]["status"] == "accepted"
 
 

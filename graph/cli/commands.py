@@ -49,6 +49,8 @@ def cmd_turn(args: argparse.Namespace, s: Settings) -> int:
         dump(result.as_json())
     else:
         print_turn(result, verbose=True)
+    if result.status == "closed":
+        error(f"session {args.session} is closed ({s.max_turns} turns): start a new session")
     return turn_exit_code(result)
 
 
@@ -175,7 +177,7 @@ def cmd_audit(args: argparse.Namespace, s: Settings) -> int:
 
     check_session_id(args.session)
     with open_negotiator(Services(settings=s)) as neg:
-        records = neg.state(args.session).get("audit", [])
+        records = neg.audit(args.session)
     if not records:
         raise CLIError(f"no audit records for session {args.session}", EXIT_INPUT)
     if args.json:

@@ -86,9 +86,10 @@ def print_offers(offers: Iterable[Any]) -> None:
 def format_record(r: dict[str, Any]) -> list[str]:
     """Lines for one SGR call: header, validated fields, errors, policy cap and clamp."""
     lines = [
-        f"  {r['node']} · {r['schema']} · {r['dialect']} · {r['model']} · "
-        f"{r['latency_ms']:.0f} ms · tokens {r['prompt_tokens']}+{r['completion_tokens']}"
-        f" · repairs {r['repairs']}"
+        f"  {r.get('node')} · {r.get('schema')} · {r.get('dialect', '-')} · "
+        f"{r.get('model', '-')} · {float(r.get('latency_ms') or 0):.0f} ms · tokens "
+        f"{r.get('prompt_tokens', 0)}+{r.get('completion_tokens', 0)}"
+        f" · repairs {r.get('repairs', 0)}"
     ]
     for key, value in (r.get("parsed") or {}).items():
         text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
@@ -105,8 +106,8 @@ def format_record(r: dict[str, Any]) -> list[str]:
 
 
 def format_audit(records: list[dict[str, Any]]) -> str:
-    """Turn-by-turn text of the audit records kept in a session's state: the view a pricing
-    analyst uses to answer "why X %?"."""
+    """Turn-by-turn text of a session's audit records (from the append-only audit table):
+    the view a pricing analyst uses to answer "why X %?"."""
     lines: list[str] = []
     for turn, recs in groupby(records, key=lambda r: r.get("turn", 0)):
         lines.append(f"== turn {turn}")

@@ -3,7 +3,7 @@
 -- name: hot_pragmas
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-PRAGMA busy_timeout = 5000;
+PRAGMA busy_timeout = 30000;  -- writers of several processes queue, not fail
 PRAGMA foreign_keys = ON;
 PRAGMA cache_size = -16384;
 PRAGMA mmap_size = 268435456;

@@ -1,0 +1,22 @@
+-- Session leases (SQLite, in the checkpoint DB): one turn per session at a time, across
+-- threads and processes. A row is taken inside BEGIN IMMEDIATE and deleted when the turn
+-- ends; a holder that died leaves a row that expires (or is taken over on the same host).
+
+-- name: leases_schema
+CREATE TABLE IF NOT EXISTS session_leases (
+    session_id  TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    expires_at  REAL NOT NULL
+);
+
+-- name: leases_get
+SELECT holder, host, pid, expires_at FROM session_leases WHERE session_id = ?;
+
+-- name: leases_put
+INSERT OR REPLACE INTO session_leases (session_id, holder, host, pid, expires_at)
+VALUES (:session_id, :holder, :host, :pid, :expires_at);
+
+-- name: leases_release
+DELETE FROM session_leases WHERE session_id = ? AND holder = ?;
