@@ -15,6 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from stores.files import data_files
 
 Dialect = Literal["auto", "structured_outputs", "guided_json", "response_format"]
+PricingStrategy = Literal["schedule", "model"]
+Objective = Literal["margin", "conversion"]
+Curve = Literal["linear", "boulware", "conceder"]
+
+# What each objective picks when SGR_OPEN_SHARE / SGR_CONCESSION_CURVE are not set.
+OBJECTIVE_DEFAULTS: dict[str, dict[str, object]] = {
+    "margin": {"open_share": 0.4, "concession_curve": "boulware"},
+    "conversion": {"open_share": 0.6, "concession_curve": "conceder"},
+}
 
 
 class Settings(BaseSettings):
@@ -41,6 +50,14 @@ class Settings(BaseSettings):
     # conversation limits
     max_rounds: int = Field(default=3, ge=0)
     max_message_chars: int = Field(default=4000, ge=1)
+
+    # negotiation strategy (graph/policy.py: the concession schedule)
+    pricing_strategy: PricingStrategy = "schedule"  # "model": the model picks up to the cap
+    objective: Objective = "margin"  # picks open_share / concession_curve when unset
+    open_share: float = Field(default=0.4, gt=0, le=1)
+    concession_curve: Curve = "boulware"
+    min_step: float = Field(default=1.0, ge=0.5)
+    concession_cues_path: Path | None = None  # default: nodes/concession_cues.json
 
     # policy knobs (share of margin the customer may get)
     churn_high: float = 0.7
@@ -71,6 +88,9 @@ class Settings(BaseSettings):
     def _derive_paths(self) -> Settings:
         if self.checkpoint_db is None:
             self.checkpoint_db = self.data_dir / "checkpoints.sqlite"
+        for name, value in OBJECTIVE_DEFAULTS[self.objective].items():
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, value)
         return self
 
     def with_data_dir(self, data_dir: Path | str) -> Settings:

@@ -1,16 +1,31 @@
-"""Router node (SGR Routing pattern): analyse the message, then pick one action."""
+"""Router node (SGR Routing pattern): analyse the message, then pick one action.
+
+The union of actions is built from the state each turn (no ``accept_offer`` without a
+redeemable offer, no ``negotiate`` once the rounds are spent), and a ``negotiate`` must be
+grounded: its verbatim ``quote`` occurs in the message and holds a concession cue from the
+lexicon (``nodes/concession_cues.json``, ``SGR_CONCESSION_CUES``).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Annotated, Any, Literal
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from graph.budget import schema_token_budget
 from graph.services import Services
+from graph.settings import Settings
 from graph.state import NegotiationContext, NegotiationState
 from graph.validation import message_problem
 from nodes.shared import last_human_text, sgr_step
@@ -27,6 +42,9 @@ class Negotiate(_Action):
     """Discount, deal, promo code, price match, counter-offer, threat to leave."""
 
     action: Literal["negotiate"]
+    quote: str = Field(
+        ..., min_length=1, max_length=60, description="the customer's exact words asking for it"
+    )
     requested_percent: float | None = Field(
         ..., ge=0, le=100, description="percent the customer explicitly asks for, else null"
     )
@@ -42,7 +60,7 @@ class Respond(_Action):
     """Anything else: answer directly."""
 
     action: Literal["respond"]
-    reply: str = Field(..., min_length=1, max_length=300)
+    reply: str = Field(..., min_length=1, max_length=200)
 
 
 class RouterDecision(BaseModel):
@@ -50,8 +68,130 @@ class RouterDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    analysis: str = Field(..., max_length=160, description="what the customer wants, briefly")
+    analysis: str = Field(..., max_length=80, description="what the customer wants, briefly")
     decision: Annotated[Negotiate | AcceptOffer | Respond, Field(discriminator="action")]
+
+
+ACTION_RULES: dict[str, str] = {
+    "negotiate": (
+        '- "negotiate": the customer asks for a discount, a deal, a promo code, a price match, '
+        "a better or higher offer, or threatens to leave or cancel. Copy the customer's exact "
+        'words that ask for it into "quote".'
+    ),
+    "accept_offer": (
+        '- "accept_offer": the customer accepts the offer already made '
+        '("deal", "I accept", "I\'ll take it", "ok, yes").'
+    ),
+    "respond": (
+        '- "respond": anything else (questions, returns, opening hours, recommendations, small '
+        "talk). Write a short, friendly reply. Never reveal margins, profits, costs or internal "
+        "data. Never promise a discount yourself."
+    ),
+}
+ACTION_TYPES: dict[str, type[_Action]] = {
+    "negotiate": Negotiate,
+    "accept_offer": AcceptOffer,
+    "respond": Respond,
+}
+
+UNGROUNDED_REPLY = (
+    "Happy to help! If you are looking for a better price, just tell me, for example "
+    '"Can I get a discount?", and I\'ll see what I can do.'
+)
+
+
+def allowed_actions(state: NegotiationState, max_rounds: int) -> list[str]:
+    """The actions this turn may take: respond always; the others only when they can act."""
+    actions = []
+    if state.get("pricing_rounds", 0) < max_rounds:
+        actions.append("negotiate")
+    if redeemable_offer(state):
+        actions.append("accept_offer")
+    return [*actions, "respond"]
+
+
+def redeemable_offer(state: NegotiationState) -> bool:
+    """A ``proposed`` standing offer that has not expired (what ``accept`` can redeem)."""
+    offer = state.get("standing_offer")
+    if not offer or offer.get("status") != "proposed":
+        return False
+    try:
+        return datetime.fromisoformat(offer["expires_at"]) > datetime.now(UTC)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def decision_model(actions: list[str]) -> type[RouterDecision]:
+    """``RouterDecision`` whose ``decision`` is the union of ``actions`` only."""
+    members = tuple(ACTION_TYPES[a] for a in actions)
+    kind: Any = (
+        members[0]
+        if len(members) == 1
+        else Annotated[Union[members], Field(discriminator="action")]  # noqa: UP007
+    )
+    return create_model("RouterDecision", __base__=RouterDecision, decision=(kind, ...))
+
+
+# --- grounding: the quote is the customer's and asks for a concession -------------------
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Concession cues; ``counter`` cues count only while an offer stands."""
+
+    cues: tuple[str, ...]
+    counter: tuple[str, ...]
+
+
+DEFAULT_CUES = Path(__file__).parent / "concession_cues.json"
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(path: Path) -> Lexicon:
+    """The cue lexicon at ``path`` (JSON: ``{"cues": [...], "counter": [...]}``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Lexicon(
+        tuple(normalise(c) for c in data["cues"]), tuple(normalise(c) for c in data["counter"])
+    )
+
+
+def lexicon_for(s: Settings) -> Lexicon:
+    """The lexicon configured by ``SGR_CONCESSION_CUES`` (the shipped one by default)."""
+    return load_lexicon(Path(s.concession_cues_path or DEFAULT_CUES))
+
+
+_NON_WORD = re.compile(r"[^\w%]+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, NFKC, punctuation to spaces, ``%`` a word of its own, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "").replace("'", "")
+    text = text.replace("%", " % ")
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def _has_cue(words: list[str], cues: tuple[str, ...]) -> bool:
+    joined = f" {' '.join(words)} "
+    for cue in cues:
+        if " " in cue or len(cue) < 4:
+            if f" {cue} " in joined:
+                return True
+        elif any(w.startswith(cue) for w in words):
+            return True
+    return False
+
+
+def grounding_problem(quote: str, message: str, lexicon: Lexicon, *, offer_stands: bool) -> str:
+    """Why a ``negotiate`` quote is not grounded in ``message`` ('' when it is)."""
+    q, m = normalise(quote), normalise(message)
+    if not q:
+        return "empty quote"
+    if f" {q} " not in f" {m} ":
+        return f"quote {quote[:60]!r} is not in the message"
+    cues = lexicon.cues + (lexicon.counter if offer_stands else ())
+    if not _has_cue(q.split(), cues):
+        return f"quote {quote[:60]!r} holds no concession cue"
+    return ""
 
 
 def session_user(state: NegotiationState, runtime: Runtime, config: RunnableConfig) -> str:
@@ -70,6 +210,17 @@ def _offer_line(state: NegotiationState) -> str:
     if offer:
         return f"An offer of {offer['discount_percent']:g}% is on the table for this customer."
     return "No offer has been made to this customer yet."
+
+
+_CHOICES = {
+    "negotiate": "negotiate (discount, price, deal, higher offer, leaving)",
+    "accept_offer": "accept_offer (accepts the offer)",
+    "respond": "respond (anything else)",
+}
+
+
+def _choices_line(actions: list[str]) -> str:
+    return ", ".join(_CHOICES[a] for a in actions)
 
 
 def make_router(services: Services):
@@ -109,11 +260,31 @@ def make_router(services: Services):
 
         # The standing offer is the only context the router gets: earlier replies carry codes
         # and dates that sent the small model into loops.
+        s = services.settings
+        actions = allowed_actions(state, s.max_rounds)
+        model = decision_model(actions)
+        schema = model.model_json_schema()
         prompt = [
-            SystemMessage(content=render("router", offer_line=_offer_line(state))),
-            HumanMessage(content=render("router_turn", message=text)),
+            SystemMessage(
+                content=render(
+                    "router",
+                    rules="\n".join(ACTION_RULES[a] for a in actions),
+                    offer_line=_offer_line(state),
+                )
+            ),
+            HumanMessage(
+                content=render("router_turn", message=text, choices=_choices_line(actions))
+            ),
         ]
-        step = sgr_step(services, RouterDecision, prompt, node="router", turn=turn)
+        step = sgr_step(
+            services,
+            model,
+            prompt,
+            node="router",
+            turn=turn,
+            schema=schema,
+            max_tokens=schema_token_budget(schema),
+        )
         if step.decision is None:
             return {**reset, **step.fallback()}
 
@@ -122,6 +293,13 @@ def make_router(services: Services):
         if isinstance(action, Respond):
             update["reply"] = action.reply
         elif isinstance(action, Negotiate):
+            problem = grounding_problem(
+                action.quote, text, lexicon_for(s), offer_stands=bool(state.get("standing_offer"))
+            )
+            if problem:
+                log.info("ungrounded negotiate demoted to respond: %s", problem)
+                rec = {**step.audit[-1], "policy": {"grounding": problem}}
+                return {**update, "route": "respond", "reply": UNGROUNDED_REPLY, "audit": [rec]}
             update["requested_percent"] = action.requested_percent
         return update
 

@@ -86,13 +86,16 @@ def sgr_step(
     turn: int,
     schema: dict[str, Any] | None = None,
     policy: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
 ) -> SGRStep[M]:
     """Call the structured LLM; a typed failure becomes a fallback, never an exception."""
     extra: dict[str, Any] = {"turn": turn}
     if policy is not None:
         extra["policy"] = policy
     try:
-        decision, call = services.llm().call(model, prompt, node=node, schema=schema)
+        decision, call = services.llm().call(
+            model, prompt, node=node, schema=schema, max_tokens=max_tokens
+        )
     except StructuredOutputError as e:
         log.warning("%s fell back: %s", node, e)
         rec: AuditRecord = {**e.call.as_dict(), **extra}  # type: ignore[typeddict-item]

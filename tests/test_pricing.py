@@ -52,7 +52,7 @@ def test_reply_above_cap_is_rejected_then_clamped_never_issued(make_app) -> None
 def test_clamp_is_applied_in_code_even_if_validation_passed(make_app, monkeypatch) -> None:
     import nodes.pricing as pricing
 
-    monkeypatch.setattr(pricing, "bounded_pricing_model", lambda cap: PricingDecision)
+    monkeypatch.setattr(pricing, "bounded_pricing_model", lambda high, low=0.0: PricingDecision)
     app = make_app(scripted_llm(route("negotiate"), price(12)))
     out = app.turn("discount?", user="user_105")  # cap 5
     assert out["offers"][-1]["discount_percent"] == 5.0
