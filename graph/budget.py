@@ -6,8 +6,11 @@ fields (``disable_any_whitespace``) the longest valid reply is bounded by the sc
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 2.0  # pessimistic: repetitive English runs ~4, digits and escapes ~1
 NUMBER_CHARS = 12  # "-12345.6789" and the like
@@ -51,3 +54,12 @@ def max_reply_chars(schema: dict[str, Any], root: dict[str, Any] | None = None) 
 def schema_token_budget(schema: dict[str, Any]) -> int:
     """``max_tokens`` that lets the longest valid reply to ``schema`` finish."""
     return math.ceil(max_reply_chars(schema) / CHARS_PER_TOKEN) + SLACK_TOKENS
+
+
+def call_budget(schema: dict[str, Any], limit: int) -> int:
+    """The schema's budget, never above ``limit`` (``SGR_LLM_MAX_TOKENS``); warns when clipped."""
+    budget = schema_token_budget(schema)
+    if budget > limit:
+        log.warning("schema needs %d tokens but SGR_LLM_MAX_TOKENS is %d", budget, limit)
+        return limit
+    return budget

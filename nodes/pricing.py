@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from graph.budget import schema_token_budget
+from graph.budget import call_budget
 from graph.policy import (
     approval_reasons,
     clamp_offer,
@@ -157,7 +157,7 @@ def make_pricing(services: Services):
             turn=turn,
             schema=schema,
             policy=policy,
-            max_tokens=schema_token_budget(schema),
+            max_tokens=call_budget(schema, s.llm_max_tokens),
         )
         decision = step.decision
         if decision is None and not schedule:

@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from graph.budget import schema_token_budget
+from graph.budget import call_budget
 from graph.services import Services
 from graph.settings import Settings
 from graph.state import NegotiationContext, NegotiationState
@@ -181,6 +181,23 @@ def _has_cue(words: list[str], cues: tuple[str, ...]) -> bool:
     return False
 
 
+def asks_concession(message: str, lexicon: Lexicon, state: NegotiationState) -> bool:
+    """Whether the message itself holds a concession cue (counter cues while an offer stands)."""
+    cues = lexicon.cues + (lexicon.counter if state.get("standing_offer") else ())
+    return _has_cue(normalise(message).split(), cues)
+
+
+def final_reply(state: NegotiationState) -> str:
+    """The last word once the pricing rounds are spent."""
+    standing = state.get("standing_offer")
+    if standing:
+        return (
+            f"My offer of {float(standing['discount_percent']):g}% with code "
+            f"{standing['code']} is final."
+        )
+    return "I'm not able to offer a discount on this order."
+
+
 def grounding_problem(quote: str, message: str, lexicon: Lexicon, *, offer_stands: bool) -> str:
     """Why a ``negotiate`` quote is not grounded in ``message`` ('' when it is)."""
     q, m = normalise(quote), normalise(message)
@@ -283,7 +300,7 @@ def make_router(services: Services):
             node="router",
             turn=turn,
             schema=schema,
-            max_tokens=schema_token_budget(schema),
+            max_tokens=call_budget(schema, s.llm_max_tokens),
         )
         if step.decision is None:
             return {**reset, **step.fallback()}
@@ -292,6 +309,8 @@ def make_router(services: Services):
         update = {**reset, "route": action.action, "audit": step.audit}
         if isinstance(action, Respond):
             update["reply"] = action.reply
+            if "negotiate" not in actions and asks_concession(text, lexicon_for(s), state):
+                update["reply"] = final_reply(state)  # the rounds are spent: code says so
         elif isinstance(action, Negotiate):
             problem = grounding_problem(
                 action.quote, text, lexicon_for(s), offer_stands=bool(state.get("standing_offer"))

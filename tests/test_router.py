@@ -233,3 +233,9 @@ def test_lexicon_path_is_a_setting(make_app, tmp_path) -> None:
     )
     out = app.turn("What are your opening hours?")
     assert out["route"] == "negotiate"  # with this lexicon the quote holds a cue
+
+
+def test_budget_is_clipped_by_the_max_tokens_setting(make_app) -> None:
+    app = make_app(scripted_llm(route("respond", reply="hi")), llm_max_tokens=12)
+    app.turn("hello")
+    assert app.chat.calls[0]["kwargs"]["max_tokens"] == 12

@@ -40,13 +40,14 @@ def load_scenarios(path: Path) -> list[dict]:
 
 
 def run(s: Settings, scenarios: list[dict], user: str, *, echo: bool = True) -> list[Row]:
-    """Play every scenario in its own session; returns (scenario, turn index, result)."""
+    """Play every scenario in its own session on freshly seeded data (no standing offer
+    carries over from one scenario to the next); returns (scenario, turn index, result)."""
     out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        data = s.with_data_dir(tmp)
-        generate(data.data_dir, users=10, seed=42)
-        with open_negotiator(Services(settings=data)) as neg:
-            for sc in scenarios:
+    for sc in scenarios:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = s.with_data_dir(tmp).model_copy(update={"verify_constraint": False})
+            generate(data.data_dir, users=10, seed=42)
+            with open_negotiator(Services(settings=data)) as neg:
                 for i, text in enumerate(sc["turns"]):
                     if not text.strip():
                         continue  # bad input never reaches the model
@@ -126,6 +127,9 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per scenario file")
     args = p.parse_args()
     s = get_settings()
+    probe = Services(settings=s).llm().probe()  # once, not per scenario
+    if not probe.enforced:
+        raise SystemExit(f"the server does not enforce schemas: {probe.raw[:80]!r}")
     for path in args.scenarios:
         if not path.is_file():
             print(f"# {path}: missing, skipped")
