@@ -132,6 +132,31 @@ def decision_model(actions: list[str]) -> type[RouterDecision]:
     return create_model("RouterDecision", __base__=RouterDecision, decision=(kind, ...))
 
 
+_CLAUSE_BREAK = re.compile(r"[.,;:!?()\[\]\"\n]+|\s+(?:or|and|but|so)\s+", re.IGNORECASE)
+MAX_CLAUSES = 24
+
+
+def message_clauses(message: str, max_chars: int = 60) -> list[str]:
+    """Verbatim pieces of the message (split at punctuation and or/and/but/so), each at most
+    ``max_chars`` long: the values the server lets ``quote`` take."""
+    pieces = [p.strip()[:max_chars].strip() for p in _CLAUSE_BREAK.split(message)]
+    return list(dict.fromkeys(p for p in pieces if p))[:MAX_CLAUSES]
+
+
+def quote_schema(schema: dict[str, Any], message: str) -> dict[str, Any]:
+    """``schema`` with ``Negotiate.quote`` restricted to the message's clauses.
+
+    The server then can only decode the customer's own words; the code validates against the
+    open model and checks the grounding itself, so a server that ignores this loses nothing.
+    """
+    clauses = message_clauses(message)
+    if not clauses or "Negotiate" not in schema.get("$defs", {}):
+        return schema
+    out = json.loads(json.dumps(schema))
+    out["$defs"]["Negotiate"]["properties"]["quote"] = {"enum": clauses, "type": "string"}
+    return out
+
+
 # --- grounding: the quote is the customer's and asks for a concession -------------------
 
 
@@ -196,6 +221,17 @@ def final_reply(state: NegotiationState) -> str:
             f"{standing['code']} is final."
         )
     return "I'm not able to offer a discount on this order."
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def grounded_ask(percent: float | None, message: str) -> float | None:
+    """The model's ``requested_percent`` if the message states that number, else ``None``."""
+    if percent is None:
+        return None
+    stated = {float(n.replace(",", ".")) for n in _NUMBER.findall(message)}
+    return percent if percent in stated else None
 
 
 def grounding_problem(quote: str, message: str, lexicon: Lexicon, *, offer_stands: bool) -> str:
@@ -280,7 +316,7 @@ def make_router(services: Services):
         s = services.settings
         actions = allowed_actions(state, s.max_rounds)
         model = decision_model(actions)
-        schema = model.model_json_schema()
+        schema = quote_schema(model.model_json_schema(), text)
         prompt = [
             SystemMessage(
                 content=render(
@@ -319,7 +355,7 @@ def make_router(services: Services):
                 log.info("ungrounded negotiate demoted to respond: %s", problem)
                 rec = {**step.audit[-1], "policy": {"grounding": problem}}
                 return {**update, "route": "respond", "reply": UNGROUNDED_REPLY, "audit": [rec]}
-            update["requested_percent"] = action.requested_percent
+            update["requested_percent"] = grounded_ask(action.requested_percent, text)
         return update
 
     return router

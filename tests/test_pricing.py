@@ -250,3 +250,21 @@ def test_demo_script_tells_the_whole_story_on_a_scripted_model(settings) -> None
     assert [r.offer["discount_percent"] for r in results[1:4]] == [8, 11, 20]
     assert all(shown for _, shown in story(results)), story(results)
     assert not story(results[:1] + results[4:])[2][1]  # no counter-offer without two offers
+
+
+def test_token_budget_counts_the_longest_compact_reply() -> None:
+    import pytest
+
+    from graph.budget import max_reply_chars, schema_token_budget
+
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "maxLength": 10}, "n": {"type": "number"}},
+    }
+    # {"a":"0123456789","n":-12345.6789} -> 2 + (1+4+12) + (1+4+12) = 36 characters at most
+    assert max_reply_chars(schema) == 36
+    assert schema_token_budget(schema) == 18 + 16
+    with pytest.raises(ValueError, match="maxLength"):
+        max_reply_chars({"type": "object", "properties": {"s": {"type": "string"}}})
+    longest = '{"a":"0123456789","n":-12345.6789}'
+    assert len(longest) <= max_reply_chars(schema)

@@ -239,3 +239,45 @@ def test_budget_is_clipped_by_the_max_tokens_setting(make_app) -> None:
     app = make_app(scripted_llm(route("respond", reply="hi")), llm_max_tokens=12)
     app.turn("hello")
     assert app.chat.calls[0]["kwargs"]["max_tokens"] == 12
+
+
+@pytest.mark.parametrize(
+    ("percent", "message", "kept"),
+    [
+        (25.0, "That's too little, I need 25%.", 25.0),
+        (12.5, "12,5 % would do", 12.5),
+        (100.0, "Is there any promo code?", None),  # invented by the model
+        (1.0, "Is there any promo code?", None),
+        (None, "discount?", None),
+    ],
+)
+def test_requested_percent_must_be_stated(percent, message, kept) -> None:
+    from nodes.router import grounded_ask
+
+    assert grounded_ask(percent, message) == kept
+
+
+def test_quote_schema_restricts_the_quote_to_the_messages_clauses(make_app) -> None:
+    from nodes.router import message_clauses
+
+    assert message_clauses("I want a discount or I'm leaving!") == [
+        "I want a discount",
+        "I'm leaving",
+    ]
+    assert message_clauses("What are your opening hours?") == ["What are your opening hours"]
+    app = make_app(scripted_llm(route("negotiate", quote="Any deal"), price(3)))
+    out = app.turn("Any deal, or 10% off?")
+    quote = _router_schema(app, 0)["$defs"]["Negotiate"]["properties"]["quote"]
+    assert quote["enum"] == ["Any deal", "10% off"]
+    assert out["route"] == "negotiate"
+    assert out["requested_percent"] is None  # the model's null ask stays null
+
+
+def test_invented_ask_does_not_cap_the_offer(make_app) -> None:
+    app = make_app(
+        scripted_llm(route("negotiate", requested_percent=1, quote="promo code"), price(8)),
+        pricing_strategy="schedule",
+    )
+    out = app.turn("Is there any promo code for my cart?")
+    assert out["requested_percent"] is None
+    assert out["offers"][-1]["discount_percent"] == 8  # the round's ceiling, not a made-up 1 %
