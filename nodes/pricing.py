@@ -11,6 +11,7 @@ Nothing is written here: the proposal goes to the ``offer`` node, which owns eve
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -63,6 +64,19 @@ def bounded_pricing_model(high: float, low: float = 0.0) -> type[PricingDecision
         __base__=PricingDecision,
         discount_percent=(float, Field(..., ge=low, le=high)),
     )
+
+
+def grid_schema(schema: dict[str, Any], low: float, high: float) -> dict[str, Any]:
+    """``schema`` with ``discount_percent`` one of the 0.5-grid values in ``[low, high]``.
+
+    A JSON number may run on ("1.0000000…") until ``max_tokens``; an enum is short and on the
+    grid. The code still validates against the open ``ge``/``le`` model and clamps.
+    """
+    out = json.loads(json.dumps(schema))
+    steps = round((high - low) * 2)
+    values = [low + i / 2 for i in range(steps + 1)]
+    out["properties"]["discount_percent"]["enum"] = [int(v) if v == int(v) else v for v in values]
+    return out
 
 
 SCHEDULE_MESSAGE = "Thanks for your patience. Here is what I can do for you."
@@ -129,6 +143,8 @@ def make_pricing(services: Services):
 
         model = bounded_pricing_model(high, low)
         schema = model.model_json_schema()
+        if schedule:
+            schema = grid_schema(schema, low, high)
         prompt = [
             SystemMessage(
                 content=render(

@@ -153,7 +153,10 @@ def quote_schema(schema: dict[str, Any], message: str) -> dict[str, Any]:
     if not clauses or "Negotiate" not in schema.get("$defs", {}):
         return schema
     out = json.loads(json.dumps(schema))
-    out["$defs"]["Negotiate"]["properties"]["quote"] = {"enum": clauses, "type": "string"}
+    props = out["$defs"]["Negotiate"]["properties"]
+    props["quote"] = {"enum": clauses, "type": "string"}
+    # whole percents: a JSON float may run on ("10.000000…") until max_tokens
+    props["requested_percent"]["anyOf"][0]["type"] = "integer"
     return out
 
 

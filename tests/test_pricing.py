@@ -140,6 +140,7 @@ def test_schedule_schema_carries_the_round_bounds_and_the_prompt_the_range(make_
     out = app.turn("discount?")
     prop = _pricing_schema(app, 1)["properties"]["discount_percent"]
     assert (prop["minimum"], prop["maximum"]) == (0, 8.0)
+    assert prop["enum"] == [v / 2 for v in range(17)]  # the 0.5 grid: no run-on numbers
     assert out["offers"][-1]["discount_percent"] == 8
     system = app.chat.calls[1]["messages"][0].content
     assert "between 0% and 8% this round" in system

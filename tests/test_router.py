@@ -269,6 +269,8 @@ def test_quote_schema_restricts_the_quote_to_the_messages_clauses(make_app) -> N
     out = app.turn("Any deal, or 10% off?")
     quote = _router_schema(app, 0)["$defs"]["Negotiate"]["properties"]["quote"]
     assert quote["enum"] == ["Any deal", "10% off"]
+    ask = _router_schema(app, 0)["$defs"]["Negotiate"]["properties"]["requested_percent"]
+    assert ask["anyOf"][0]["type"] == "integer"
     assert out["route"] == "negotiate"
     assert out["requested_percent"] is None  # the model's null ask stays null
 
