@@ -44,7 +44,7 @@ def test_session_cannot_be_continued_as_another_user(make_app) -> None:
 def test_identity_from_configurable_when_no_context(make_app) -> None:
     from langchain_core.messages import HumanMessage
 
-    app = make_app(scripted_llm(route("negotiate"), price(4)))
+    app = make_app(scripted_llm(route("negotiate", quote="deal"), price(4)))
     out = app.graph.invoke(
         {"messages": [HumanMessage(content="deal?")]},
         {"configurable": {"thread_id": "cfg", "user_id": "user_102"}},
