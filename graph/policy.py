@@ -144,11 +144,13 @@ def round_ceiling(
     """
     if cap <= 0:
         return 0.0
-    share = concession_share(round_no, max_rounds, open_share, curve)
-    if share >= 1.0:
+    last = round_no >= max_rounds
+    if last and max_rounds > 1:
         return float(cap)
-    ceiling = floor_half(cap * share)
-    return ceiling if ceiling < cap else max(cap - 0.5, 0.0)
+    ceiling = min(floor_half(cap * concession_share(round_no, max_rounds, open_share, curve)), cap)
+    if not last and ceiling >= cap:  # float noise or open_share 1: still below the cap
+        ceiling = max(cap - 0.5, 0.0)
+    return ceiling
 
 
 def round_bound(ceiling: float, ask: float | None) -> float:
