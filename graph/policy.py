@@ -114,3 +114,66 @@ def max_unapproved_percent(cart_value: float, cap: float, s: Settings) -> float:
     if cart_value > 0:
         percent = min(percent, floor_half(s.approval_amount * 100 / cart_value))
     return max(percent, 0.0)
+
+
+# --- concession schedule (time-based, after Faratin, Sierra & Jennings 1998) -------------
+
+# Faratin's polynomial family: F(t) = k + (1 - k) * t ** (1 / e). e < 1 holds out and
+# concedes late (Boulware), e > 1 concedes early (Conceder), e = 1 is linear.
+CURVE_EXPONENT: dict[str, float] = {"boulware": 0.5, "linear": 1.0, "conceder": 2.0}
+
+
+def concession_share(round_no: int, max_rounds: int, open_share: float, curve: str) -> float:
+    """Share of the cap a round may reach: ``open_share`` in round 1, 1.0 in the last.
+
+    ``round_no`` counts from 1. With a single round the opening share is also the last word.
+    """
+    if max_rounds <= 1 or round_no <= 1:
+        return open_share
+    t = min(round_no - 1, max_rounds - 1) / (max_rounds - 1)
+    return open_share + (1 - open_share) * t ** (1 / CURVE_EXPONENT[curve])
+
+
+def round_ceiling(
+    round_no: int, max_rounds: int, cap: float, *, open_share: float, curve: str
+) -> float:
+    """The highest percent round ``round_no`` may offer, on the 0.5 grid.
+
+    Only the last round (``round_no >= max_rounds``, more than one round) reaches the cap;
+    every earlier one stays strictly below it.
+    """
+    if cap <= 0:
+        return 0.0
+    last = round_no >= max_rounds
+    if last and max_rounds > 1:
+        return float(cap)
+    ceiling = min(floor_half(cap * concession_share(round_no, max_rounds, open_share, curve)), cap)
+    if not last and ceiling >= cap:  # float noise or open_share 1: still below the cap
+        ceiling = max(cap - 0.5, 0.0)
+    return ceiling
+
+
+def round_bound(ceiling: float, ask: float | None) -> float:
+    """Never more than asked: a stated ask at or below the ceiling is the round's bound."""
+    if ask is not None and 0 < ask <= ceiling:
+        return floor_half(ask)
+    return ceiling
+
+
+def scheduled_offer(
+    model_percent: float | None, standing: float, bound: float, min_step: float
+) -> float:
+    """The percent a round offers, or ``standing`` when the offer holds.
+
+    ``model_percent`` (``None``: take the bound) is clamped to ``[standing, bound]``; a
+    counter-offer rises by at least ``min_step`` above the standing offer, or the standing
+    offer holds. Never above ``bound``.
+    """
+    if bound <= standing:
+        return standing
+    pick = bound if model_percent is None or math.isnan(model_percent) else model_percent
+    value = min(max(floor_half(pick), standing), bound)
+    if value - standing < min_step:
+        step_up = -floor_half(-(standing + min_step))  # the 0.5 grid point at or above
+        value = step_up if step_up <= bound else standing
+    return value

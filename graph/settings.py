@@ -16,6 +16,15 @@ from stores.files import data_files
 
 Dialect = Literal["auto", "structured_outputs", "guided_json", "response_format"]
 Durability = Literal["sync", "async", "exit"]
+PricingStrategy = Literal["schedule", "model"]
+Objective = Literal["margin", "conversion"]
+Curve = Literal["linear", "boulware", "conceder"]
+
+# What each objective picks when SGR_OPEN_SHARE / SGR_CONCESSION_CURVE are not set.
+OBJECTIVE_DEFAULTS: dict[str, dict[str, object]] = {
+    "margin": {"open_share": 0.4, "concession_curve": "boulware"},
+    "conversion": {"open_share": 0.6, "concession_curve": "conceder"},
+}
 
 
 class Settings(BaseSettings):
@@ -53,6 +62,14 @@ class Settings(BaseSettings):
     session_wait_s: float = Field(default=0.0, ge=0)  # 0: a busy session fails at once
     checkpoint_durability: Durability = "sync"
 
+    # negotiation strategy (graph/policy.py: the concession schedule)
+    pricing_strategy: PricingStrategy = "schedule"  # "model": the model picks up to the cap
+    objective: Objective = "margin"  # picks open_share / concession_curve when unset
+    open_share: float = Field(default=0.4, gt=0, le=1)
+    concession_curve: Curve = "boulware"
+    min_step: float = Field(default=1.0, ge=0.5)
+    concession_cues_path: Path | None = None  # default: nodes/concession_cues.json
+
     # policy knobs (share of margin the customer may get)
     churn_high: float = 0.7
     churn_low: float = 0.3
@@ -82,6 +99,9 @@ class Settings(BaseSettings):
     def _derive_paths(self) -> Settings:
         if self.checkpoint_db is None:
             self.checkpoint_db = self.data_dir / "checkpoints.sqlite"
+        for name, value in OBJECTIVE_DEFAULTS[self.objective].items():
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, value)
         return self
 
     def with_data_dir(self, data_dir: Path | str) -> Settings:

@@ -132,8 +132,8 @@ def constraint_body(
     dialect: ResolvedDialect, schema: dict[str, Any], name: str, *, send_backend: bool = True
 ) -> dict[str, Any]:
     """The request-body fields that ask the server to enforce ``schema``."""
-    if dialect == "structured_outputs":
-        return {"structured_outputs": {"json": schema}}
+    if dialect == "structured_outputs":  # no free whitespace between fields: see graph/budget
+        return {"structured_outputs": {"json": schema, "disable_any_whitespace": True}}
     if dialect == "guided_json":
         body: dict[str, Any] = {"guided_json": schema}
         if send_backend:
@@ -388,6 +388,7 @@ class StructuredLLM:
         *,
         node: str,
         schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> tuple[M, SGRCall]:
         """Ask for ``model`` (its JSON schema, or ``schema``), validate, repair once."""
         if self.verify:
@@ -399,7 +400,7 @@ class StructuredLLM:
         start = time.perf_counter()
         try:
             for attempt in range(2):
-                reply = self._invoke(convo, schema, name)
+                reply = self._invoke(convo, schema, name, max_tokens)
                 raw = reply.content if isinstance(reply.content, str) else str(reply.content)
                 finish = str(reply.response_metadata.get("finish_reason") or "")
                 rec.raw.append(raw)

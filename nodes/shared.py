@@ -289,6 +289,7 @@ def sgr_step(
     policy: dict[str, Any] | None = None,
     seq: int = 0,
     defer_record: bool = False,
+    max_tokens: int | None = None,
 ) -> SGRStep[M]:
     """Call the structured LLM; a typed failure becomes a fallback, never an exception.
 
@@ -301,7 +302,9 @@ def sgr_step(
     if policy is not None:
         extra["policy"] = policy
     try:
-        decision, call = services.llm().call(model, prompt, node=node, schema=schema)
+        decision, call = services.llm().call(
+            model, prompt, node=node, schema=schema, max_tokens=max_tokens
+        )
     except StructuredOutputError as e:
         log.warning("%s fell back: %s", node, e)
         rec: AuditRecord = {**e.call.as_dict(), **extra}  # type: ignore[typeddict-item]

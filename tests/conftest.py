@@ -25,8 +25,15 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    """Settings on a freshly seeded data dir (the ten default users)."""
-    s = Settings(data_dir=tmp_path / "data", llm_base_url="http://127.0.0.1:9/v1")
+    """Settings on a freshly seeded data dir (the ten default users).
+
+    ``pricing_strategy="model"``: node tests script the model's percent and check what the code
+    does with it; the concession schedule has its own tests (``make_app(llm,
+    pricing_strategy="schedule")``).
+    """
+    s = Settings(
+        data_dir=tmp_path / "data", llm_base_url="http://127.0.0.1:9/v1", pricing_strategy="model"
+    )
     generate(s.data_dir, users=10, seed=42)
     yield s
     reset_feature_stores(s.data_dir)

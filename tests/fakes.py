@@ -54,7 +54,10 @@ def route(action: str, **extra: Any) -> dict[str, Any]:
     """A schema-valid router reply."""
     decision: dict[str, Any] = {"action": action}
     if action == "negotiate":
-        decision["requested_percent"] = extra.get("requested_percent")
+        ask = extra.get("requested_percent")
+        # the quote must occur in the customer's message: "10%" for an ask, else "discount"
+        decision["quote"] = extra.get("quote", f"{ask:g}%" if ask is not None else "discount")
+        decision["requested_percent"] = ask
     if action == "respond":
         decision["reply"] = extra.get("reply", "We are open 9 to 5.")
     return {"analysis": extra.get("analysis", "customer intent"), "decision": decision}

@@ -38,6 +38,7 @@ def env(tmp_path: Path):
                 "SGR_DATA_DIR": str(data),
                 "SGR_LLM_BASE_URL": srv.url,
                 "SGR_VERIFY_CONSTRAINT": "false",
+                "SGR_PRICING_STRATEGY": "model",  # these tests script the percent
             },
         )
 
@@ -103,7 +104,7 @@ def test_pending_approval_is_resumed_by_a_new_process(env) -> None:
 
 def test_reject_from_another_process_gives_the_unapproved_maximum(env) -> None:
     srv, environ = env
-    srv.queue(route("negotiate"))
+    srv.queue(route("negotiate", quote="Beat their price"))
     srv.queue(price(14))
     first = _cli(
         environ,

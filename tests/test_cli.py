@@ -129,6 +129,7 @@ def cli(
     monkeypatch.setenv("SGR_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SGR_LLM_BASE_URL", srv.url)
     monkeypatch.setenv("SGR_VERIFY_CONSTRAINT", "false")
+    monkeypatch.setenv("SGR_PRICING_STRATEGY", "model")  # these tests script the percent
     runner = Cli(data_dir, srv, monkeypatch, capsys)
     get_settings.cache_clear()
     try:

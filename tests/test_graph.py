@@ -93,11 +93,11 @@ def test_new_session_starts_from_the_standing_offer(make_app) -> None:
 
 
 def test_accepting_an_expired_offer_is_refused(make_app) -> None:
-    app = make_app(
-        scripted_llm(route("negotiate"), price(6), route("accept_offer")), offer_ttl_hours=1e-9
-    )
+    # an expired offer is not redeemable: the router is offered no accept_offer branch
+    replies = [route("negotiate"), price(6), route("accept_offer"), route("respond", reply="ok")]
+    app = make_app(scripted_llm(*replies), offer_ttl_hours=1e-9)
     app.turn("discount?", user="user_101")
     out = app.turn("deal", user="user_101")
-    assert "no longer valid" in out["messages"][-1].content
-    assert out["status"] == "expired"
+    assert out["route"] == "respond" and out.get("status") != "accepted"
+    assert "accept_offer" in out["audit"][-1]["errors"][0]  # the branch was not in the schema
     assert app.services.ledger().list("user_101")[0].status == "expired"

@@ -8,14 +8,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from graph.policy import (
+    CURVE_EXPONENT,
     approval_reasons,
     clamp_offer,
     compute_cap,
     floor_half,
     max_unapproved_percent,
+    round_bound,
+    round_ceiling,
+    scheduled_offer,
 )
 from graph.settings import Settings
 from stores.features import FeatureStore
@@ -384,3 +390,139 @@ def test_seeded_user_cap_via_real_stores(settings: Settings, user: str) -> None:
     assert d.amount_cap_applied is amount_cap
     assert d.low_churn_ceiling_applied is ceiling
     assert d.max_amount == pytest.approx(round(found.cart_value * cap / 100, 2))
+
+
+# --- concession schedule --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("curve", "rounds", "cap", "expected"),
+    [
+        # cap 20, open share 0.4: round 1 opens at 8, only the last round reaches 20
+        ("linear", 3, 20.0, [8.0, 14.0, 20.0]),
+        ("boulware", 3, 20.0, [8.0, 11.0, 20.0]),  # 8 + 12 * 0.5**2
+        ("conceder", 3, 20.0, [8.0, 16.0, 20.0]),  # 8 + 12 * 0.5**0.5 = 16.48 -> 16
+        ("linear", 5, 20.0, [8.0, 11.0, 14.0, 17.0, 20.0]),
+        ("boulware", 5, 20.0, [8.0, 8.5, 11.0, 14.5, 20.0]),
+        ("conceder", 5, 20.0, [8.0, 14.0, 16.0, 18.0, 20.0]),
+        ("linear", 2, 5.0, [2.0, 5.0]),
+        ("linear", 3, 7.5, [3.0, 5.0, 7.5]),  # 0.4 * 7.5 = 3.0; 5.25 -> 5.0
+        ("linear", 3, 0.0, [0.0, 0.0, 0.0]),  # critical stock: nothing, ever
+        ("conceder", 3, 1.0, [0.0, 0.5, 1.0]),  # below the grid: round 2 stays under the cap
+        ("linear", 1, 20.0, [8.0]),  # one round: the opening share is also the last word
+    ],
+)
+def test_round_ceiling_table(curve: str, rounds: int, cap: float, expected: list[float]) -> None:
+    got = [round_ceiling(r, rounds, cap, open_share=0.4, curve=curve) for r in range(1, rounds + 1)]
+    assert got == expected
+    assert got == sorted(got)  # never falls from one round to the next
+    assert all(c < cap for c in got[:-1]) or cap == 0  # only the last round reaches the cap
+
+
+@pytest.mark.parametrize("curve", ["linear", "boulware", "conceder"])
+@pytest.mark.parametrize("share", [0.2, 0.4, 0.6, 0.99])
+def test_opening_is_at_most_open_share_of_the_cap_on_the_grid(curve: str, share: float) -> None:
+    for cap in (0.5, 3.0, 7.5, 14.5, 20.0, 33.0):
+        opening = round_ceiling(1, 3, cap, open_share=share, curve=curve)
+        assert opening <= share * cap
+        assert opening * 2 == int(opening * 2)  # on the 0.5 grid
+
+
+def test_only_the_last_round_reaches_the_cap_whatever_the_float_noise() -> None:
+    # hypothesis found it: share 0.9999999999999999 made round 2 of 3 reach a 0.5 cap
+    ceilings = [
+        round_ceiling(r, 3, 0.5, open_share=0.9999999999999999, curve="linear") for r in (1, 2, 3)
+    ]
+    assert ceilings == [0.0, 0.0, 0.5]
+    assert round_ceiling(1, 3, 20.0, open_share=1.0, curve="linear") == 19.5
+
+
+def test_curves_order_boulware_below_linear_below_conceder() -> None:
+    mid = [round_ceiling(3, 5, 20.0, open_share=0.4, curve=c) for c in CURVE_EXPONENT]
+    assert dict(zip(CURVE_EXPONENT, mid, strict=True)) == {
+        "boulware": 11.0,
+        "linear": 14.0,
+        "conceder": 16.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "ask", "expected"),
+    [
+        (8.0, None, 8.0),  # no ask: the ceiling
+        (8.0, 5.0, 5.0),  # ask below the ceiling caps the offer
+        (8.0, 8.0, 8.0),  # ask at the ceiling
+        (8.0, 25.0, 8.0),  # ask above the ceiling: the ceiling
+        (8.0, 5.3, 5.0),  # the ask on the 0.5 grid, rounded down
+        (8.0, 0.0, 8.0),  # "0%" is no ask
+    ],
+)
+def test_round_bound_never_more_than_asked(
+    ceiling: float, ask: float | None, expected: float
+) -> None:
+    assert round_bound(ceiling, ask) == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "standing", "bound", "step", "expected"),
+    [
+        (None, 0.0, 8.0, 1.0, 8.0),  # no usable model reply: the schedule's bound
+        (5.0, 0.0, 8.0, 1.0, 5.0),  # the model may ask less than the bound
+        (12.0, 0.0, 8.0, 1.0, 8.0),  # never above the bound
+        (0.0, 0.0, 8.0, 1.0, 1.0),  # an opening offer is a visible step too
+        (8.5, 8.0, 14.0, 1.0, 9.0),  # a counter rises by at least the step
+        (9.0, 8.0, 14.0, 1.0, 9.0),  # exactly one step
+        (3.0, 8.0, 14.0, 1.0, 9.0),  # below the standing offer: up to one step
+        (14.0, 8.0, 8.5, 1.0, 8.0),  # the bound allows less than a step: the offer holds
+        (14.0, 8.0, 8.0, 1.0, 8.0),  # bound at the standing offer: holds
+        (14.0, 10.0, 8.0, 1.0, 10.0),  # bound below the standing offer: never taken back
+        (8.2, 8.0, 14.0, 0.7, 9.0),  # a step off the grid rounds up to the grid (8.7 -> 9)
+        (8.0, 8.0, 8.5, 0.5, 8.5),  # half-point steps
+        (float("nan"), 2.0, 6.0, 1.0, 6.0),  # NaN is no pick: the bound
+    ],
+)
+def test_scheduled_offer_visible_steps(
+    model: float | None, standing: float, bound: float, step: float, expected: float
+) -> None:
+    got = scheduled_offer(model, standing, bound, step)
+    assert got == expected
+    assert got == standing or got - standing >= step
+    assert got <= max(bound, standing)
+
+
+@given(
+    cap=st.integers(0, 100).map(lambda x: x / 2),
+    rounds=st.integers(1, 6),
+    share=st.floats(0.05, 1.0),
+    curve=st.sampled_from(list(CURVE_EXPONENT)),
+    asks=st.lists(st.one_of(st.none(), st.floats(0, 60)), min_size=6, max_size=6),
+    picks=st.lists(st.one_of(st.none(), st.floats(0, 60)), min_size=6, max_size=6),
+)
+def test_schedule_invariants(cap, rounds, share, curve, asks, picks) -> None:
+    standing = 0.0
+    for r in range(1, rounds + 1):
+        ceiling = round_ceiling(r, rounds, cap, open_share=share, curve=curve)
+        assert ceiling <= cap and (ceiling < cap or r == rounds or cap == 0)
+        bound = round_bound(ceiling, asks[r - 1])
+        offer = scheduled_offer(picks[r - 1], standing, bound, 1.0)
+        assert offer == standing or (offer - standing >= 1.0 and offer <= bound)
+        ask = asks[r - 1]
+        if ask is not None and 0 < ask <= ceiling:
+            assert offer <= max(ask, standing)  # never more than asked
+        standing = offer
+    assert standing <= cap
+
+
+@pytest.mark.parametrize(
+    ("objective", "env", "share", "curve"),
+    [
+        ("margin", {}, 0.4, "boulware"),
+        ("conversion", {}, 0.6, "conceder"),
+        ("conversion", {"open_share": 0.3}, 0.3, "conceder"),  # an explicit knob wins
+        ("margin", {"concession_curve": "linear"}, 0.4, "linear"),
+    ],
+)
+def test_objective_picks_defaults(objective: str, env: dict, share: float, curve: str) -> None:
+    s = Settings(objective=objective, **env)
+    assert (s.open_share, s.concession_curve) == (share, curve)
+    assert s.with_data_dir("/tmp/x").open_share == share  # survives a copy

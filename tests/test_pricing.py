@@ -52,7 +52,7 @@ def test_reply_above_cap_is_rejected_then_clamped_never_issued(make_app) -> None
 def test_clamp_is_applied_in_code_even_if_validation_passed(make_app, monkeypatch) -> None:
     import nodes.pricing as pricing
 
-    monkeypatch.setattr(pricing, "bounded_pricing_model", lambda cap: PricingDecision)
+    monkeypatch.setattr(pricing, "bounded_pricing_model", lambda high, low=0.0: PricingDecision)
     app = make_app(scripted_llm(route("negotiate"), price(12)))
     out = app.turn("discount?", user="user_105")  # cap 5
     assert out["offers"][-1]["discount_percent"] == 5.0
@@ -60,7 +60,8 @@ def test_clamp_is_applied_in_code_even_if_validation_passed(make_app, monkeypatc
 
 
 def test_never_below_the_standing_offer(make_app) -> None:
-    app = make_app(scripted_llm(route("negotiate"), price(4), route("negotiate"), price(2)))
+    more = route("negotiate", quote="more")  # "more" counts while an offer stands
+    app = make_app(scripted_llm(route("negotiate"), price(4), more, price(2)))
     app.turn("discount?", user="user_101")
     out = app.turn("more?", user="user_101")
     assert [o["discount_percent"] for o in out["offers"]] == [4]
@@ -69,7 +70,8 @@ def test_never_below_the_standing_offer(make_app) -> None:
 
 
 def test_counter_offer_goes_up_and_supersedes(make_app) -> None:
-    app = make_app(scripted_llm(route("negotiate"), price(4), route("negotiate"), price(7)))
+    more = route("negotiate", quote="more")
+    app = make_app(scripted_llm(route("negotiate"), price(4), more, price(7)))
     app.turn("discount?", user="user_101")
     out = app.turn("more?", user="user_101")
     assert [o["discount_percent"] for o in out["offers"]] == [4, 7]
@@ -79,7 +81,9 @@ def test_counter_offer_goes_up_and_supersedes(make_app) -> None:
 
 
 def test_rounds_limit_makes_the_standing_offer_final(make_app) -> None:
-    replies = [route("negotiate"), price(2), route("negotiate"), price(3), route("negotiate")]
+    # round 3: the router is offered no negotiate branch; a concession ask gets the final word
+    more = route("negotiate", quote="more")
+    replies = [route("negotiate"), price(2), more, price(3), route("respond", reply="Sure!")]
     app = make_app(scripted_llm(*replies), max_rounds=2)
     app.turn("discount?", user="user_101")
     app.turn("more?", user="user_101")
@@ -98,7 +102,8 @@ def test_critical_stock_gets_no_discount_and_no_model_call(make_app) -> None:
 
 
 def test_pricing_fallback_keeps_offers_untouched(make_app) -> None:
-    app = make_app(scripted_llm(route("negotiate"), price(4), route("negotiate"), "{}", "{}"))
+    more = route("negotiate", quote="more")
+    app = make_app(scripted_llm(route("negotiate"), price(4), more, "{}", "{}"))
     app.turn("discount?", user="user_101")
     out = app.turn("more?", user="user_101")
     assert out["error"] and "PricingDecision" in out["error"]
@@ -119,3 +124,148 @@ def test_offer_code_is_issued_by_code_not_the_model(make_app) -> None:
     code = out["offers"][-1]["code"]
     assert code != "SAVE20" and code in out["messages"][-1].content
     assert "code" not in PricingDecision.model_json_schema()["properties"]
+
+
+# --- the concession schedule (SGR_PRICING_STRATEGY=schedule) ----------------------------
+
+
+def _schedule_app(make_app, *replies, **overrides):
+    return make_app(scripted_llm(*replies), pricing_strategy="schedule", **overrides)
+
+
+def test_schedule_schema_carries_the_round_bounds_and_the_prompt_the_range(make_app) -> None:
+    # user_100: cap 20, open share 0.4 -> round 1 offers 0..8 (boulware: round 2 up to 11)
+    more = route("negotiate", quote="more")
+    app = _schedule_app(make_app, route("negotiate"), price(8), more, price(11))
+    out = app.turn("discount?")
+    prop = _pricing_schema(app, 1)["properties"]["discount_percent"]
+    assert (prop["minimum"], prop["maximum"]) == (0, 8.0)
+    assert prop["enum"] == [v / 2 for v in range(17)]  # the 0.5 grid: no run-on numbers
+    assert out["offers"][-1]["discount_percent"] == 8
+    system = app.chat.calls[1]["messages"][0].content
+    assert "between 0% and 8% this round" in system
+    assert "20%" not in system and "20 %" not in system  # the cap is not told
+    out = app.turn("more?")
+    prop = _pricing_schema(app, 3)["properties"]["discount_percent"]
+    assert (prop["minimum"], prop["maximum"]) == (8.0, 11.0)
+    assert out["offers"][-1]["discount_percent"] == 11
+    rec = out["audit"][-1]["policy"]
+    assert rec["round"] == 2 and rec["round_ceiling"] == 11 and rec["strategy"] == "schedule"
+
+
+def test_schedule_max_tokens_fit_the_pricing_schema(make_app) -> None:
+    from graph.budget import max_reply_chars, schema_token_budget
+
+    app = _schedule_app(make_app, route("negotiate"), price(8))
+    app.turn("discount?")
+    schema = _pricing_schema(app, 1)
+    sent = app.chat.calls[1]["kwargs"]["max_tokens"]
+    assert sent == schema_token_budget(schema) and sent * 2 >= max_reply_chars(schema)
+
+
+def test_schedule_ask_below_the_ceiling_caps_the_offer(make_app) -> None:
+    app = _schedule_app(make_app, route("negotiate", requested_percent=5), price(5))
+    out = app.turn("Can I get 5% off?")
+    assert _pricing_schema(app, 1)["properties"]["discount_percent"]["maximum"] == 5.0
+    assert out["offers"][-1]["discount_percent"] == 5
+
+
+def test_schedule_ask_above_the_ceiling_gets_the_ceiling(make_app) -> None:
+    app = _schedule_app(make_app, route("negotiate", requested_percent=25), price(8))
+    out = app.turn("I need 25%.")
+    assert _pricing_schema(app, 1)["properties"]["discount_percent"]["maximum"] == 8.0
+    assert out["offers"][-1]["discount_percent"] == 8
+
+
+def test_schedule_counter_offer_rises_by_the_step(make_app) -> None:
+    # round 2 bound [8, 11]; the model keeps 8 -> the code steps up to 9 (SGR_MIN_STEP=1)
+    more = route("negotiate", quote="more")
+    app = _schedule_app(make_app, route("negotiate"), price(8), more, price(8))
+    app.turn("discount?")
+    out = app.turn("more?")
+    assert [o["discount_percent"] for o in out["offers"]] == [8, 9]
+
+
+def test_schedule_holds_when_the_ask_allows_no_step(make_app) -> None:
+    replies = [route("negotiate"), price(8), route("negotiate", requested_percent=8.5)]
+    app = _schedule_app(make_app, *replies)
+    app.turn("discount?")
+    out = app.turn("8.5% please")
+    assert "can't go beyond 8%" in out["messages"][-1].content
+    assert len(app.chat.calls) == 3  # no pricing call: nothing to decide
+    assert [o["discount_percent"] for o in out["offers"]] == [8]
+
+
+def test_schedule_last_round_reaches_the_cap_and_says_best_and_final(make_app) -> None:
+    # user_102: cap 14 -> rounds 5.5, 7.5 (boulware), 14 (last)
+    more = route("negotiate", quote="more")
+    replies = [route("negotiate"), price(5.5), more, price(7.5), more, price(14, "Here you go.")]
+    app = _schedule_app(make_app, *replies)
+    for text in ("discount?", "more?", "more?"):
+        out = app.turn(text, user="user_102")
+    assert [o["discount_percent"] for o in out["offers"]] == [5.5, 7.5, 14]
+    assert "best and final" in out["messages"][-1].content
+    assert out["audit"][-1]["policy"]["best_and_final"] is True
+
+
+def test_schedule_truncated_reply_still_prices_the_round_with_template_words(make_app) -> None:
+    from nodes.pricing import SCHEDULE_MESSAGE
+
+    cut = ('{"churn_analysis": "10% of the total amount, 10% of the total', "length")
+    app = _schedule_app(make_app, route("negotiate"), cut, cut)
+    out = app.turn("discount?")
+    assert out["error"] is None
+    assert out["offers"][-1]["discount_percent"] == 8  # the round's bound, from code
+    assert out["messages"][-1].content.startswith(SCHEDULE_MESSAGE)
+    assert out["audit"][-1]["policy"]["template"] is True
+    assert out["audit"][-1]["finish_reasons"] == ["length", "length"]
+
+
+def test_model_strategy_keeps_the_cap_in_the_schema(make_app) -> None:
+    app = make_app(scripted_llm(route("negotiate"), price(6)), pricing_strategy="model")
+    app.turn("discount?", user="user_101")  # cap 8
+    prop = _pricing_schema(app, 1)["properties"]["discount_percent"]
+    assert (prop["minimum"], prop["maximum"]) == (0, 8.0)
+
+
+def test_demo_script_tells_the_whole_story_on_a_scripted_model(settings) -> None:
+    from graph.cli.demo import SCRIPT, play, story
+    from graph.services import Services
+    from graph.session import open_negotiator
+
+    llm = scripted_llm(
+        route("respond", reply="We are open 9 to 5."),
+        route("negotiate"),
+        price(8),
+        route("negotiate", requested_percent=25),
+        price(11),
+        route("negotiate", quote="go higher"),
+        price(20),
+        route("accept_offer"),
+    )
+    s = settings.model_copy(update={"pricing_strategy": "schedule"})
+    lines: list[str] = []
+    with open_negotiator(Services.with_llm(llm, s)) as neg:
+        results = play(neg, "user_100", "demo-test", lines.append)
+    assert len(results) == len(SCRIPT)
+    assert [r.offer["discount_percent"] for r in results[1:4]] == [8, 11, 20]
+    assert all(shown for _, shown in story(results)), story(results)
+    assert not story(results[:1] + results[4:])[2][1]  # no counter-offer without two offers
+
+
+def test_token_budget_counts_the_longest_compact_reply() -> None:
+    import pytest
+
+    from graph.budget import max_reply_chars, schema_token_budget
+
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "maxLength": 10}, "n": {"type": "number"}},
+    }
+    # {"a":"0123456789","n":-12345.6789} -> 2 + (1+4+12) + (1+4+12) = 36 characters at most
+    assert max_reply_chars(schema) == 36
+    assert schema_token_budget(schema) == 18 + 16
+    with pytest.raises(ValueError, match="maxLength"):
+        max_reply_chars({"type": "object", "properties": {"s": {"type": "string"}}})
+    longest = '{"a":"0123456789","n":-12345.6789}'
+    assert len(longest) <= max_reply_chars(schema)

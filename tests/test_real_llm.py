@@ -167,3 +167,20 @@ def test_whitespace_truncation_falls_back_instead_of_crashing(real_settings: Set
     assert r.reply and r.error and "RouterDecision" in r.error
     assert "finish_reason=length" in " ".join(r.audit[0]["errors"])
     assert os.path.exists(tiny.checkpoint_db)
+
+
+def test_demo_script_completes_and_answers_hours_without_an_offer(
+    real_settings: Settings,
+) -> None:
+    from graph.cli.demo import SCRIPT, play
+    from nodes.shared import FALLBACK_REPLY
+
+    with open_negotiator(Services(settings=real_settings)) as neg:
+        results = play(neg, "user_100", "real-demo", lambda _line: None)
+    assert results[0].offer is None and results[0].route == "respond"  # opening hours
+    # a cut or invalid pricing reply is priced from the schedule: no turn ends in the fallback
+    assert all(r.reply and r.reply != FALLBACK_REPLY for r in results)
+    offers = [r.offer for r in results if r.offer and r.status in ("proposed", "approval_pending")]
+    for offer in offers[:1]:
+        assert offer["discount_percent"] < offer["cap_percent"]  # the opening is below the cap
+    assert len(results) == len(SCRIPT)

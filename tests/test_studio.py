@@ -218,6 +218,7 @@ def studio(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[Studio]:
         SGR_LLM_BASE_URL=fake_llm.url,
         SGR_DATA_DIR=str(data_dir),
         SGR_VERIFY_CONSTRAINT="false",
+        SGR_PRICING_STRATEGY="model",  # these tests script the percent
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(

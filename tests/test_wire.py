@@ -122,7 +122,7 @@ def test_body_structured_outputs(server: FakeOpenAIServer) -> None:
     llm = build(server)
     got, call = llm.call(Quote, MESSAGES, node="t")
     body = server.requests[-1]
-    assert body["structured_outputs"] == {"json": Q_SCHEMA}
+    assert body["structured_outputs"] == {"json": Q_SCHEMA, "disable_any_whitespace": True}
     assert not any(k in body for k in GUIDED_KEYS)
     assert "response_format" not in body
     assert body["max_completion_tokens"] == 400 or body.get("max_tokens") == 400

@@ -1,5 +1,9 @@
 """``discount-manager demo``: a scripted negotiation on a real model, end to end.
 
+The script tells the story of the concession schedule: a general question answered without
+an offer, an opening offer below the cap, a counter-offer step, the best-and-final round and
+acceptance; :func:`story` says at the end which of these beats the run showed.
+
 If nothing answers at ``SGR_LLM_BASE_URL`` the local vLLM CPU server is installed (first time
 only) and started, and stopped again at the end unless ``--keep-server``. The demo writes to
 its own freshly seeded data directory (``$SGR_DATA_DIR/demo``), so it can be replayed.
@@ -8,6 +12,7 @@ its own freshly seeded data directory (``$SGR_DATA_DIR/demo``), so it can be rep
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 from graph import local_llm
 from graph.cli.render import format_record
@@ -21,8 +26,30 @@ SCRIPT = [
     "What are your opening hours?",
     "I want a discount or I'm leaving!",
     "That's too little, I need 25%.",
+    "Can you go higher? This is my last try.",
     "Alright, I accept.",
 ]
+NEW_OFFER = ("proposed", "approval_pending")
+
+
+def story(results: list[TurnResult]) -> list[tuple[str, bool]]:
+    """The beats of the demo's story and whether this run showed each one."""
+    offers = [r.offer for r in results if r.offer and r.status in NEW_OFFER]
+    steps = [b["discount_percent"] for b in offers]
+    first = results[0] if results else None
+    return [
+        (
+            "a general question answered without an offer",
+            bool(first and first.route == "respond" and not first.offer),
+        ),
+        (
+            "an opening offer below the cap",
+            bool(offers and offers[0]["discount_percent"] < offers[0]["cap_percent"]),
+        ),
+        ("a counter-offer step", any(b > a for a, b in pairwise(steps))),
+        ("a best-and-final round", any("best and final" in (r.reply or "") for r in results)),
+        ("acceptance", any(r.status == "accepted" for r in results)),
+    ]
 
 
 def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Progress) -> None:
@@ -82,6 +109,9 @@ def run_demo(
         session = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
         with open_negotiator(services) as neg:
             results = play(neg, user, session, out)
+        out("\nthe story:")
+        for beat, shown in story(results):
+            out(f"  [{'x' if shown else ' '}] {beat}")
         lat = sorted(r.latency_s for r in results)
         out(f"\nsession {session}: {len(results)} turns, p50 latency {lat[len(lat) // 2]:.1f}s")
         out(

@@ -71,6 +71,9 @@ def _server_cmd(settings: Settings, paths: _Paths) -> list[str]:
         *("--host", settings.local_llm_host, "--port", str(settings.local_llm_port)),
         *("--max-model-len", str(MAX_MODEL_LEN), "--dtype", "bfloat16", "--enforce-eager"),
         *("--structured-outputs-config.backend", "xgrammar"),
+        # no free whitespace between JSON fields: vLLM 0.32's xgrammar backend reads this engine
+        # flag only (it ignores the request's structured_outputs.disable_any_whitespace)
+        *("--structured-outputs-config.disable_any_whitespace", "true"),
     ]
 
 
