@@ -43,9 +43,12 @@ def test_shared_scenarios_against_the_malicious_model(settings: Settings) -> Non
     assert report.violations == 0, report.examples[:5]
 
 
-@pytest.mark.parametrize("seed", [0, 7])
-def test_injection_messages_against_the_malicious_model(settings: Settings, seed: int) -> None:
-    report = run_adversarial(settings, INJECTIONS, seed=seed)
+@pytest.mark.parametrize(("seed", "strategy"), [(0, "model"), (7, "model"), (3, "schedule")])
+def test_injection_messages_against_the_malicious_model(
+    settings: Settings, seed: int, strategy: str
+) -> None:
+    s = settings.model_copy(update={"pricing_strategy": strategy})
+    report = run_adversarial(s, INJECTIONS, seed=seed)
     assert report.turns == len(INJECTIONS) * 3 * 4
     assert report.offers > 0
     assert report.violations == 0, report.examples[:5]
@@ -64,7 +67,7 @@ def test_the_check_catches_an_offer_above_the_cap(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unbounded = nodes.pricing.bounded_pricing_model(100.0)
-    monkeypatch.setattr(nodes.pricing, "bounded_pricing_model", lambda cap: unbounded)
+    monkeypatch.setattr(nodes.pricing, "bounded_pricing_model", lambda high, low=0.0: unbounded)
     monkeypatch.setattr(nodes.pricing, "clamp_offer", lambda model, standing, cap: model)
     # the ledger refuses a percent above the cap it is given: hand it a cap of 100 as well
     propose = OfferLedger.propose
@@ -73,6 +76,8 @@ def test_the_check_catches_an_offer_above_the_cap(
         return propose(self, **{**kwargs, "cap_percent": 100.0})
 
     monkeypatch.setattr(OfferLedger, "propose", uncapped)
+    # and let the malicious router reach pricing (grounding would turn it into a reply)
+    monkeypatch.setattr(nodes.router, "grounding_problem", lambda *a, **k: "")
     report = run_adversarial(settings, INJECTIONS, users=["user_100"])
     assert report.above_cap > 0
 
@@ -81,8 +86,9 @@ def test_the_ledger_refuses_an_offer_above_the_cap_that_pricing_let_through(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unbounded = nodes.pricing.bounded_pricing_model(100.0)
-    monkeypatch.setattr(nodes.pricing, "bounded_pricing_model", lambda cap: unbounded)
+    monkeypatch.setattr(nodes.pricing, "bounded_pricing_model", lambda high, low=0.0: unbounded)
     monkeypatch.setattr(nodes.pricing, "clamp_offer", lambda model, standing, cap: model)
+    monkeypatch.setattr(nodes.router, "grounding_problem", lambda *a, **k: "")
     with pytest.raises(ValueError, match="above the cap"):
         run_adversarial(settings, INJECTIONS, users=["user_100"])
     assert all(o.discount_percent <= o.cap_percent for o in OfferLedger(settings.ledger_db).list())
