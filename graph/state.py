@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels.delta import DeltaChannel
@@ -95,6 +95,7 @@ class ApprovalRequest(TypedDict):
     reasons: list[str]
     reasoning: dict[str, Any]
     no_approval_percent: float
+    error: NotRequired[str]  # set when the previous resume value was refused (re-asked)
 
 
 def current_turn_records(left: list[AuditRecord], right: list[AuditRecord]) -> list[AuditRecord]:

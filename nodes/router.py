@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
@@ -29,7 +29,7 @@ from graph.services import Services
 from graph.settings import Settings
 from graph.sgr_client import json_schema_of
 from graph.state import NegotiationContext, NegotiationState
-from graph.validation import message_problem
+from graph.validation import message_problem, strip_controls
 from nodes.shared import closed_reply, last_human_text, safe_reply, sgr_step
 from prompts import render
 
@@ -286,6 +286,16 @@ def _choices_line(actions: list[str]) -> str:
     return ", ".join(_CHOICES[a] for a in actions)
 
 
+def cleaned_human_message(messages: list[AnyMessage]) -> HumanMessage | None:
+    """The newest customer message without control characters, same id; ``None`` if clean."""
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage):
+            text = m.content if isinstance(m.content, str) else str(m.content)
+            clean = strip_controls(text)
+            return None if clean == text else HumanMessage(content=clean.strip(), id=m.id)
+    return None
+
+
 def make_router(services: Services):
     """The router node bound to ``services``."""
 
@@ -324,6 +334,13 @@ def make_router(services: Services):
                 "reply": f"Sorry, {problem}. Please write your question.",
                 "error": problem,
             }
+        # Runs that bypass the session runner (Studio, SDK) store the message as sent: strip
+        # escape, control and bidi characters here too, in the stored message (same id) and in
+        # what the model reads.
+        cleaned = cleaned_human_message(state["messages"])
+        if cleaned is not None:
+            reset["messages"] = [cleaned]
+            text = str(cleaned.content)
 
         # The standing offer is the only context the router gets: earlier replies carry codes
         # and dates that sent the small model into loops.

@@ -162,6 +162,16 @@ def test_escapes_controls_and_bidi_are_stripped_from_input() -> None:
         check_message("\x1b[31m\u202e\x07", 100)
 
 
+def test_graph_strips_controls_from_a_message_sent_past_the_runner(make_app) -> None:
+    """Regression: Studio/SDK runs stored and sent ANSI and bidi characters as typed."""
+    app = make_app(scripted_llm(route("respond")))
+    out = app.turn("\x1b[31mopening\x1b[0m \u202ehours\u202c?")
+    stored = [m.content for m in out["messages"] if m.type == "human"]
+    assert stored == ["opening hours?"]
+    sent = app.chat.calls[0]["messages"][-1].content
+    assert "\x1b" not in sent and "\u202e" not in sent and "opening hours?" in sent
+
+
 def test_terminal_output_is_sanitised(capsys: pytest.CaptureFixture[str]) -> None:
     evil = "hi \x1b[2J\x1b]0;title\x07there \u202eevil\u202c\x9b1m"
     result = SimpleNamespace(
