@@ -142,7 +142,7 @@ def test_rejected_approval_in_another_process_keeps_the_standing_code(env) -> No
     code = turn("q1", "discount?")["offer"]["code"]
     srv.queue(route("negotiate"))
     srv.queue(price(19))
-    assert turn("q1", "more or I leave")["status"] == "approval_pending"
+    assert turn("q1", "a bigger discount or I leave")["status"] == "approval_pending"
     srv.queue(route("negotiate"))  # a second session while q1 waits: no pricing, no new code
     other = turn("q2", "any discount?")
     assert code in other["reply"] and "waiting for a manager" in other["reply"]

@@ -34,6 +34,7 @@ FAST_FAULTS = {
     "SGR_LLM_RETRY_BACKOFF_S": "0.01",
     "SGR_LLM_RETRY_MAX_WAIT_S": "0.05",
     "SGR_VERIFY_CONSTRAINT": "false",
+    "SGR_PRICING_STRATEGY": "model",  # these tests script the percent
 }
 TRANSIENT = {"timeout", "500", "503", "429", "reset"}
 
@@ -85,7 +86,7 @@ def healthy_negotiation(cli: Cli, session: str, percent: float = 5) -> Result:
     cli.srv.set_fault(None)
     cli.srv.queue(route("negotiate", requested_percent=percent))
     cli.srv.queue(price(percent, f"I can do {percent:g}% for you."))
-    return cli.turn(session, "can I get a discount?")
+    return cli.turn(session, f"can I get a {percent:g}% discount?")  # the quote is grounded
 
 
 @pytest.mark.parametrize("mode", FAULT_MODES)
@@ -127,7 +128,7 @@ def test_fault_at_pricing_leaves_the_standing_offer(cli: Cli, mode: str) -> None
     first = healthy_negotiation(cli, "s-price", 5).json()["offer"]
     cli.srv.queue(route("negotiate", requested_percent=10))
     cli.srv.set_fault(mode, after=1)  # the router call answers; pricing fails
-    assert_clean_fallback(cli.turn("s-price", "more please"))
+    assert_clean_fallback(cli.turn("s-price", "10% please, or I leave"))
     offers = cli("offers", "list", "--user", "user_100", "--json").json()
     assert [(o["code"], o["status"]) for o in offers] == [(first["code"], "proposed")]
 

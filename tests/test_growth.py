@@ -35,7 +35,7 @@ def test_checkpoints_grow_linearly_and_stay_small(settings: Settings) -> None:
     sizes: dict[int, int] = {}
     with open_negotiator(services) as neg:
         for i in range(40):
-            neg.run_turn("long", "user_101", f"Message {i}: what about a better price today?")
+            neg.run_turn("long", "user_101", f"Message {i}: what about a better discount today?")
             if i + 1 in (10, 20, 40):
                 sizes[i + 1] = _db_bytes(Path(str(s.checkpoint_db)))
         state = neg.state("long")

@@ -29,7 +29,7 @@ def _fifteen_then_pending(app) -> str:
     first = app.turn("discount?")
     code = first["offers"][-1]["code"]
     assert first["offers"][-1]["discount_percent"] == 15
-    assert "__interrupt__" in app.turn("more, or I leave")
+    assert "__interrupt__" in app.turn("a bigger discount, or I leave")
     return code
 
 
@@ -75,7 +75,7 @@ def test_new_message_on_a_waiting_thread_keeps_the_standing_offer(make_app) -> N
     app = make_app(llm)
     code = _fifteen_then_pending(app)
     pending_code = _pending(app)["code"]
-    out = app.turn("hello? anything better?")
+    out = app.turn("hello? any better discount?")
     assert code in out["messages"][-1].content
     ledger = app.services.ledger()
     assert [(o.code, o.discount_percent) for o in _redeemable(app)] == [(code, 15)]
@@ -120,7 +120,7 @@ def test_accepted_offer_is_final_also_in_a_new_session(make_app) -> None:
     app = make_app(llm)
     code = app.turn("discount?")["offers"][-1]["code"]
     assert app.turn("deal")["status"] == "accepted"
-    again = app.turn("can I get 12%?")
+    again = app.turn("can I get a 12% discount?")
     assert "already accepted" in again["messages"][-1].content
     assert code in again["messages"][-1].content
     fresh = app.turn("discount please", session="s-new")

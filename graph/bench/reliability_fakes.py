@@ -25,22 +25,39 @@ def negotiation_reply(
     schema: dict[str, Any], rng: random.Random, accept_share: float = 0.2
 ) -> dict[str, Any]:
     """A schema-valid router or pricing reply (the router accepts ``accept_share`` of the
-    time, else asks for a discount)."""
+    time when it may, else asks for a discount, quoting the customer's words)."""
     props = schema.get("properties") or {}
     if "decision" in props:
-        if rng.random() < accept_share:
+        actions = set(schema.get("$defs") or {})
+        if "AcceptOffer" in actions and rng.random() < accept_share:
             decision: dict[str, Any] = {"action": "accept_offer"}
+        elif "Negotiate" in actions or not actions:
+            decision = {
+                "action": "negotiate",
+                "quote": quote_for(schema),
+                "requested_percent": None,
+            }
         else:
-            decision = {"action": "negotiate", "requested_percent": None}
+            decision = {"action": "respond", "reply": "Happy to help with your order."}
         return {"analysis": "wants a discount", "decision": decision}
+    field = props.get("discount_percent") or {}
+    grid = [v for v in field.get("enum") or [] if v >= 1] or field.get("enum")
     return {
         "churn_analysis": "may leave",
         "financial_analysis": "good customer",
         "margin_math": "room in the margin",
         "negotiation_position": "modest offer",
-        "discount_percent": rng.randint(2, _ceiling(props.get("discount_percent") or {}, 10)),
+        "discount_percent": rng.choice(grid) if grid else rng.randint(2, _ceiling(field, 10)),
         "customer_message": "Here is what I can do for you.",
     }
+
+
+def quote_for(schema: dict[str, Any]) -> str:
+    """The customer's clause that asks for a discount (the schema lists the clauses)."""
+    quote = ((schema.get("$defs") or {}).get("Negotiate") or {}).get("properties", {}).get("quote")
+    clauses = (quote or {}).get("enum") or []
+    cued = [c for c in clauses if "discount" in c.lower()]
+    return (cued or clauses or ["discount"])[0]
 
 
 def _ceiling(field: dict[str, Any], default: int) -> int:

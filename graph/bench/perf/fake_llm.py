@@ -23,11 +23,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from graph.bench.reliability_fakes import quote_for
 from graph.sgr_client import StructuredLLM
 
 ROUTE_REPLY = {
     "analysis": "asks for a discount",
-    "decision": {"action": "negotiate", "requested_percent": None},
+    "decision": {"action": "negotiate", "quote": "discount", "requested_percent": None},
 }
 PROBE_REPLY = {"answer": "xq-zebra-7"}
 
@@ -46,8 +47,12 @@ def reply_for(schema: dict[str, Any]) -> dict[str, Any]:
     """A schema-valid reply for the router, pricing or probe schema."""
     title = schema.get("title", "")
     if title == "PricingDecision":
-        cap = float(schema["properties"]["discount_percent"].get("maximum", 0))
+        field = schema["properties"]["discount_percent"]
+        cap = float(field.get("maximum", 0))
         percent = min(5.0, math.floor(cap) / 2) if cap >= 1 else 0.0
+        grid = field.get("enum")  # the concession schedule sends the round's 0.5 grid
+        if grid:
+            percent = max([v for v in grid if v <= percent] or [min(grid)])
         return {
             "churn_analysis": "likely to leave",
             "financial_analysis": "valuable",
@@ -58,7 +63,7 @@ def reply_for(schema: dict[str, Any]) -> dict[str, Any]:
         }
     if title == "ConstraintProbe":
         return PROBE_REPLY
-    return ROUTE_REPLY
+    return {**ROUTE_REPLY, "decision": {**ROUTE_REPLY["decision"], "quote": quote_for(schema)}}
 
 
 class FixedLatencyChat(BaseChatModel):
