@@ -396,3 +396,20 @@ def test_quote_is_whole_words_of_the_message_around_the_cue(text: str) -> None:
         assert start == 0 or text[start - 1] == " "  # starts at a word
         end = start + len(quote)
         assert end == len(text) or text[end] == " "  # ends at a word
+
+
+def test_fake_model_reads_enums_like_the_schemas_the_nodes_send() -> None:
+    """Regression: the schedule's 0.5-grid enum and the router's quote enum were answered with
+    their first value (0 %, and a clause with no concession cue)."""
+    from graph.sim.fake_model import fill_schema
+
+    grid = {
+        "type": "object",
+        "properties": {"discount_percent": {"type": "number", "enum": [0, 0.5, 1, 7.5, 8]}},
+    }
+    assert fill_schema(grid, "a discount please") == {"discount_percent": 8}
+    quote = {
+        "type": "object",
+        "properties": {"quote": {"type": "string", "enum": ["Hi!", "any discount for me?"]}},
+    }
+    assert fill_schema(quote, "Hi! any discount for me?") == {"quote": "any discount for me?"}

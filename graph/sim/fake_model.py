@@ -11,7 +11,8 @@ keeps working when the node schemas change:
   ``null``;
 * a union of tagged objects: the branch chosen by keyword cues in the customer's message
   (accept cues → ``accept_offer``, concession cues → ``negotiate``, else ``respond``);
-* ``const`` / ``enum``: the first value; booleans ``false``; arrays their ``minItems``.
+* ``const``; ``enum``: the top of a numeric one, a cued clause for a quote, else the first;
+  booleans ``false``; arrays their ``minItems``.
 
 The customer's message is what the simulator last passed to :meth:`FakeSchemaChat.hear`, or
 else the newest human message of the prompt.
@@ -144,7 +145,7 @@ class _Filler:
         if "const" in node:
             return node["const"]
         if node.get("enum"):
-            return node["enum"][0]
+            return self.pick(node["enum"], name)
         options = node.get("oneOf") or node.get("anyOf")
         if options:
             return self.choose(options, name)
@@ -189,6 +190,17 @@ class _Filler:
                 tags.add(str(prop["const"]))
             tags.update(str(v) for v in prop.get("enum") or [])
         return tags
+
+    def pick(self, values: list[Any], name: str) -> Any:
+        """An ``enum`` value: the top of a numeric range (the anchor), the clause holding a
+        concession cue for a quote, else the first."""
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return max(values)
+        if "quote" in name.lower():
+            low = [str(v).lower() for v in values]
+            cued = [v for v, t in zip(values, low, strict=True) if intent(t) == "negotiate"]
+            return (cued or values)[0]
+        return values[0]
 
     @staticmethod
     def number(node: dict[str, Any], wanted: float | None) -> float:
