@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from graph.bench.fake_chat import schema_of
 from graph.cli import main
 from graph.settings import Settings
 from graph.sim.buyer import Buyer, Reply
-from graph.sim.fake_model import fill_schema, quote_window, schema_of
+from graph.sim.fake_model import fill_schema, quote_window
 from graph.sim.metrics import Outcome, TurnLog, ledger_violations, summarize
 from graph.sim.personas import load_personas, select
 from graph.sim.runner import fake_llm_factory, run_simulation
@@ -267,7 +268,7 @@ def test_fake_reads_the_schema_of_every_dialect() -> None:
     assert schema_of({"structured_outputs": {"json": s}}) is s
     assert schema_of({"guided_json": s}) is s
     assert schema_of({"response_format": {"json_schema": {"schema": s}}}) is s
-    assert schema_of({}) is None
+    assert schema_of({}) == {}
 
 
 # -- through the real graph ---------------------------------------------------------------

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 from pydantic import Field
 
+from graph.bench.fake_chat import json_result, schema_of
 from graph.policy import compute_cap
 from graph.services import Services
 from graph.session import open_negotiator
@@ -112,11 +113,8 @@ class MaliciousChat(BaseChatModel):
         if self.rng is None:
             self.rng = random.Random(self.seed)
         self.calls += 1
-        body = kwargs.get("extra_body") or {}
-        schema = (body.get("structured_outputs") or {}).get("json") or {}
-        content = json.dumps(_Instance(schema, self.rng).gen(schema), ensure_ascii=False)
-        msg = AIMessage(content=content, response_metadata={"finish_reason": "stop"})
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+        schema = schema_of(kwargs.get("extra_body"))
+        return json_result(_Instance(schema, self.rng).gen(schema))
 
 
 class _Instance:

@@ -13,10 +13,11 @@ import time
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 from pydantic import Field
 
+from graph.bench.fake_chat import json_result, schema_of
 from graph.settings import Settings
 from graph.sgr_client import StructuredLLM
 
@@ -66,13 +67,6 @@ def _ceiling(field: dict[str, Any], default: int) -> int:
     return max(1, min(default, int(top))) if top is not None else default
 
 
-def schema_of(extra_body: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON schema a request carries (vLLM ``structured_outputs`` or ``guided_json``)."""
-    body = extra_body or {}
-    so = body.get("structured_outputs") or {}
-    return dict(so.get("json") or body.get("guided_json") or {})
-
-
 class SchemaChat(BaseChatModel):
     """An in-process chat model answering ``negotiation_reply`` after ``latency_s``."""
 
@@ -93,8 +87,6 @@ class SchemaChat(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        import json
-
         if self.latency_s:
             time.sleep(self.latency_s)
         with self.lock:
@@ -102,12 +94,7 @@ class SchemaChat(BaseChatModel):
                 self.rng = random.Random(self.seed)
             self.calls += 1
             reply = negotiation_reply(schema_of(kwargs.get("extra_body")), self.rng)
-        msg = AIMessage(
-            content=json.dumps(reply),
-            response_metadata={"finish_reason": "stop"},
-            usage_metadata={"input_tokens": 50, "output_tokens": 20, "total_tokens": 70},
-        )
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+        return json_result(reply)
 
 
 def schema_llm(settings: Settings, *, latency_s: float = 0.0, seed: int = 0) -> StructuredLLM:

@@ -25,10 +25,11 @@ import re
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.outputs import ChatResult
 from pydantic import Field
 
+from graph.bench.fake_chat import json_result, schema_of
 from graph.sgr_client import StructuredLLM
 
 ACCEPT_CUES = (
@@ -66,19 +67,6 @@ CONCESSION_CUES = (
 )
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent)", re.IGNORECASE)
 _WORD_CUE = re.compile(r"[a-z]")
-
-
-def schema_of(extra_body: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The JSON schema a request asks the server to enforce (any dialect), if any."""
-    body = extra_body or {}
-    if isinstance(body.get("structured_outputs"), dict) and "json" in body["structured_outputs"]:
-        return body["structured_outputs"]["json"]
-    if isinstance(body.get("guided_json"), dict):
-        return body["guided_json"]
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict):
-        return fmt["json_schema"].get("schema")
-    return None
 
 
 def stated_percent(text: str) -> float | None:
@@ -255,16 +243,8 @@ class FakeSchemaChat(BaseChatModel):
         self.schemas.append(str(schema.get("title", "")))
         text = self.customer_text or _last_human(messages)
         content = json.dumps(fill_schema(schema, text), ensure_ascii=False)
-        msg = AIMessage(
-            content=content,
-            response_metadata={"finish_reason": "stop"},
-            usage_metadata={
-                "input_tokens": sum(len(str(m.content)) for m in messages) // 4,
-                "output_tokens": len(content) // 4,
-                "total_tokens": 0,
-            },
-        )
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+        prompt_chars = sum(len(str(m.content)) for m in messages)
+        return json_result(content, input_tokens=prompt_chars // 4, output_tokens=len(content) // 4)
 
 
 def _last_human(messages: list[BaseMessage]) -> str:

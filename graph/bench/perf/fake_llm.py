@@ -20,9 +20,10 @@ import time
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
+from graph.bench.fake_chat import json_result, schema_of
 from graph.bench.reliability_fakes import quote_for
 from graph.sgr_client import StructuredLLM
 
@@ -31,16 +32,6 @@ ROUTE_REPLY = {
     "decision": {"action": "negotiate", "quote": "discount", "requested_percent": None},
 }
 PROBE_REPLY = {"answer": "xq-zebra-7"}
-
-
-def _schema_of(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema a request asks to enforce (any of the three dialects)."""
-    if "structured_outputs" in body:
-        return dict(body["structured_outputs"].get("json") or {})
-    if "guided_json" in body:
-        return dict(body["guided_json"])
-    fmt = body.get("response_format") or {}
-    return dict((fmt.get("json_schema") or {}).get("schema") or {})
 
 
 def reply_for(schema: dict[str, Any]) -> dict[str, Any]:
@@ -86,13 +77,8 @@ class FixedLatencyChat(BaseChatModel):
         if self.latency:
             time.sleep(self.latency)
         self.calls += 1
-        content = json.dumps(reply_for(_schema_of(kwargs.get("extra_body") or {})))
-        msg = AIMessage(
-            content=content,
-            response_metadata={"finish_reason": "stop"},
-            usage_metadata={"input_tokens": 300, "output_tokens": 60, "total_tokens": 360},
-        )
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+        reply = reply_for(schema_of(kwargs.get("extra_body")))
+        return json_result(reply, input_tokens=300, output_tokens=60)
 
 
 def fixed_latency_llm(latency: float = 0.0) -> StructuredLLM:
@@ -104,7 +90,7 @@ def fixed_latency_llm(latency: float = 0.0) -> StructuredLLM:
 
 
 def _completion(body: dict[str, Any]) -> dict[str, Any]:
-    content = json.dumps(reply_for(_schema_of(body)))
+    content = json.dumps(reply_for(schema_of(body)))
     return {
         "id": "chatcmpl-bench",
         "object": "chat.completion",

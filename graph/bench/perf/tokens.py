@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from graph.bench.fake_chat import schema_of
 from graph.bench.perf.common import MESSAGE, bench_settings
-from graph.bench.perf.fake_llm import FixedLatencyChat, _schema_of
+from graph.bench.perf.fake_llm import FixedLatencyChat
 from graph.builder import make_builder
 from graph.policy import compute_cap
 from graph.services import Services
@@ -39,7 +40,7 @@ class RecordingChat(FixedLatencyChat):
     def _generate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
     ) -> Any:
-        title = str(_schema_of(kw.get("extra_body") or {}).get("title", "?"))
+        title = str(schema_of(kw.get("extra_body")).get("title", "?"))
         self.seen[title] = list(messages)
         return super()._generate(messages, stop, run_manager, **kw)
 
