@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     # conversation limits
     max_rounds: int = Field(default=3, ge=0)
     max_message_chars: int = Field(default=4000, ge=1)
-    pricing_strategy: Literal["schedule", "model"] = "schedule"
     max_turns: int = Field(default=30, ge=1)  # then the session is closed politely
 
     # sessions: one turn at a time, durable checkpoints

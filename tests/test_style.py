@@ -33,3 +33,14 @@ def test_import_rules_hold() -> None:
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "Contracts: 3 kept, 0 broken." in lint.stdout
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    """One settings object from the environment, every variable documented in the README."""
+    from graph.settings import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [
+        f"SGR_{n.upper()}" for n in Settings.model_fields if f"`SGR_{n.upper()}`" not in readme
+    ]
+    assert not missing, f"settings missing from the README table: {missing}"
