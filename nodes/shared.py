@@ -153,10 +153,31 @@ def _percent_forms(percent: float) -> set[str]:
     return forms
 
 
+# What a small model writes when it echoes the field instead of filling it.
+PLACEHOLDERS = frozenset(
+    {"answer", "reply", "response", "message", "text", "string", "none", "null", "n/a", "..."}
+)
+MAX_PHRASE_REPEATS = 2  # the same three words a third time: a decoding loop
+
+
+def degenerate_text_problem(text: str) -> str | None:
+    """Why ``text`` reads as a decoding failure (a placeholder, a phrase looping), or ``None``."""
+    if text.strip().strip(".!?\"'").lower() in PLACEHOLDERS:
+        return f"placeholder {text.strip()!r}"
+    words = re.findall(r"[\w']+", text.lower())
+    seen: dict[tuple[str, ...], int] = {}
+    for gram in zip(words, words[1:], words[2:], strict=False):
+        seen[gram] = seen.get(gram, 0) + 1
+        if seen[gram] > MAX_PHRASE_REPEATS:
+            return f"repeats {' '.join(gram)!r}"
+    return None
+
+
 def customer_text_problem(text: str, *, allowed_percent: float | None = None) -> str | None:
     """Why model-written ``text`` must not reach a customer, or ``None`` when it may.
 
-    Refused: offer codes or code-like tokens, money amounts, internal figures or terms
+    Refused: degenerate text (a placeholder such as "answer", a phrase looping), offer
+    codes or code-like tokens, money amounts, internal figures or terms
     (margin, churn, cap, lifetime value, approval...), promises (``N% off``, ``forty percent``,
     free, refunds...). With ``allowed_percent`` (pricing's message) the text may state that
     one percent, in digits, and no other number at all; without it (the router's reply) it
@@ -165,6 +186,9 @@ def customer_text_problem(text: str, *, allowed_percent: float | None = None) ->
     clean = normalise_customer_text(text)
     if not clean:
         return "empty"
+    garbled = degenerate_text_problem(clean)
+    if garbled:
+        return garbled
     for name, pattern in (("code", _CODE), ("money", _MONEY), ("internal figure", _INTERNAL)):
         found = pattern.search(clean)
         if found:

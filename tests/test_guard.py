@@ -20,6 +20,7 @@ from nodes.shared import (
     MESSAGE_TEMPLATE,
     REPLY_TEMPLATE,
     customer_text_problem,
+    degenerate_text_problem,
     safe_customer_message,
     safe_reply,
 )
@@ -191,3 +192,25 @@ def test_terminal_output_is_sanitised(capsys: pytest.CaptureFixture[str]) -> Non
 def test_strip_controls_keeps_text() -> None:
     text = "Grüße, 15 % — ok?\n\tnext line 😀"
     assert strip_controls(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "answer",  # seen from the local 135M model in the demo
+        "I'm leaving, I'm leaving, I'm leaving, I'm leaving, I'm not",  # ditto, as pricing words
+        "Reply.",
+        "of the total amount, of the total amount, of the total amount, of the total amount",
+    ],
+)
+def test_degenerate_model_text_never_reaches_the_customer(text: str) -> None:
+    assert safe_reply(text) == REPLY_TEMPLATE
+    assert safe_customer_message(text, 5) == MESSAGE_TEMPLATE
+
+
+def test_a_short_real_reply_passes_the_degenerate_check() -> None:
+    text = "We ship within two days, and returns are free of charge for thirty days."
+    assert degenerate_text_problem(text) is None
+    assert safe_customer_message("Happy to help you today with a small gift.", 5).startswith(
+        "Happy"
+    )
