@@ -85,7 +85,9 @@ def test_expired_or_dead_holder_does_not_block(tmp_path: Path) -> None:
 
 def test_second_turn_of_a_busy_session_is_refused_not_lost(settings: Settings) -> None:
     out: dict[str, Any] = {}
-    first = _turn_in_thread(settings, "busy", "first message", out, latency=1.0)
+    # the first turn holds the session for one 5 s model call ("first message" asks for no
+    # concession: router only), long enough for the second to start on a loaded machine
+    first = _turn_in_thread(settings, "busy", "first message", out, latency=5.0)
     _wait_for_lease(Path(str(settings.checkpoint_db)), "busy")
     second = _turn_in_thread(settings, "busy", "second message", out, latency=0.0)
     second.join(30)
