@@ -35,6 +35,7 @@ from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
 from nodes.shared import closed_reply
+from stores._sqlite import with_wal_retry
 from stores.leases import SessionLeases
 from stores.models import UnknownUser
 
@@ -93,10 +94,14 @@ def open_checkpointer(path: str) -> Iterator[SqliteSaver]:
         # WAL + NORMAL: a commit survives a process crash without an fsync per checkpoint
         # (the ledger's pragmas too); FULL made every turn wait on ~10 fsyncs under one lock.
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
         saver = SqliteSaver(conn)
-        saver.setup()
+
+        def setup() -> None:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            saver.setup()
+
+        with_wal_retry(setup)
         yield saver
     finally:
         conn.close()

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from stores.sql import sql
+
+
+def with_wal_retry(setup: Callable[[], object], attempts: int = 50) -> None:
+    """Run ``setup`` (pragmas, schema) again while SQLite says "database is locked".
+
+    Switching a new file to WAL takes an exclusive lock that the busy timeout does not always
+    wait for: two connections opening the same fresh file at once can see it fail at once.
+    """
+    for attempt in range(attempts):
+        try:
+            setup()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 class SqliteConnection:
@@ -21,9 +38,9 @@ class SqliteConnection:
             self.path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
         self._conn.row_factory = sqlite3.Row
-        self._conn.executescript(sql("hot_pragmas"))
+        with_wal_retry(lambda: self._conn.executescript(sql("hot_pragmas")))
         for name in schema:
-            self._conn.executescript(sql(name))
+            with_wal_retry(lambda name=name: self._conn.executescript(sql(name)))
 
     def one(self, name: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         """First row of the named statement."""
