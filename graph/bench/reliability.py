@@ -36,23 +36,12 @@ from graph.bench.adversary import run_in_tmp
 from graph.services import Services
 from graph.session import open_negotiator
 from graph.settings import Settings
+from nodes.shared import FALLBACK_REPLY
+from tests.fake_openai import FAULT_MODES  # the server this bench drives defines its modes
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_SERVER = REPO / "tests" / "fake_openai.py"
 SCENARIOS = REPO.parent / "shared" / "scenarios" / "negotiations.jsonl"
-FAULT_MODES = (
-    "timeout",
-    "500",
-    "503",
-    "429",
-    "reset",
-    "truncated",
-    "html",
-    "no_choices",
-    "null_content",
-    "ignore",
-)
-FALLBACK_REPLY_START = "Sorry, I couldn't process that just now."
 FAST_FAULTS = {
     "SGR_LLM_TIMEOUT_S": "0.5",
     "SGR_LLM_MAX_RETRIES": "1",
@@ -153,11 +142,11 @@ def _inject(
         return "traceback"
     if p.returncode != 3:
         return f"exit {p.returncode}"
-    if data is None or not str(data.get("reply", "")).startswith(FALLBACK_REPLY_START):
+    if data is None or not str(data.get("reply", "")).startswith(FALLBACK_REPLY):
         return "no single JSON object with the fallback reply"
     with open_negotiator(Services(settings=s)) as neg:
         history = neg.history(session)
-    if not history or not str(history[-1]["reply"]).startswith(FALLBACK_REPLY_START):
+    if not history or not str(history[-1]["reply"]).startswith(FALLBACK_REPLY):
         return "history lacks the fallback reply"
     fake.post("/_fake/clear", {})
     fake.post("/_fake/queue", {"content": ROUTE_NEGOTIATE})
