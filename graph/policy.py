@@ -153,11 +153,25 @@ def round_ceiling(
     return ceiling
 
 
-def round_bound(ceiling: float, ask: float | None) -> float:
-    """Never more than asked: a stated ask at or below the ceiling is the round's bound."""
-    if ask is not None and 0 < ask <= ceiling:
-        return floor_half(ask)
-    return ceiling
+def round_bound(
+    ceiling: float, ask: float | None, *, standing: float = 0.0, last_round: bool = False
+) -> float:
+    """The most this round may offer, on the 0.5 grid: the least of
+
+    * the round's ``ceiling`` (the time curve; the cap in the last round);
+    * in the last round, halfway from the standing offer to that ceiling: best and final
+      splits the room that is left instead of handing over all of it (a Boulware curve
+      otherwise saves its whole remaining concession for the deadline);
+    * the customer's ``ask`` (never more than asked), and before the last round only half
+      the way from the standing offer to it (meet in the middle).
+    """
+    bound = ceiling
+    if last_round and 0 < standing < ceiling:
+        bound = standing + (ceiling - standing) / 2
+    if ask is not None and ask > 0:
+        target = ask if last_round or ask <= standing else standing + (ask - standing) / 2
+        bound = min(bound, target)
+    return floor_half(bound)
 
 
 def scheduled_offer(

@@ -128,7 +128,7 @@ def make_pricing(services: Services):
                 open_share=s.open_share,
                 curve=s.concession_curve,
             )
-            high = round_bound(ceiling, ask)
+            high = round_bound(ceiling, ask, standing=floor, last_round=last)
             low = floor
         else:
             ceiling, high, low = cap_pct, cap_pct, 0.0

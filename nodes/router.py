@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -172,10 +173,13 @@ def quote_schema(schema: dict[str, Any], message: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Concession cues; ``counter`` cues count only while an offer stands."""
+    """Concession cues (``counter`` ones count only while an offer stands); ``accept`` cues
+    ground an ``accept_offer``, ``reject`` cues (and the counter ones) veto it."""
 
     cues: tuple[str, ...]
     counter: tuple[str, ...]
+    accept: tuple[str, ...] = ()
+    reject: tuple[str, ...] = ()
 
 
 DEFAULT_CUES = Path(__file__).parent / "concession_cues.json"
@@ -185,9 +189,13 @@ DEFAULT_CUES = Path(__file__).parent / "concession_cues.json"
 def load_lexicon(path: Path) -> Lexicon:
     """The cue lexicon at ``path`` (JSON: ``{"cues": [...], "counter": [...]}``)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Lexicon(
-        tuple(normalise(c) for c in data["cues"]), tuple(normalise(c) for c in data["counter"])
-    )
+    if path != DEFAULT_CUES:  # a custom lexicon may leave out the accept/reject lists
+        data = {**json.loads(DEFAULT_CUES.read_text(encoding="utf-8")), **data}
+
+    def words(key: str) -> tuple[str, ...]:
+        return tuple(normalise(c) for c in data.get(key, ()))
+
+    return Lexicon(words("cues"), words("counter"), words("accept"), words("reject"))
 
 
 def lexicon_for(s: Settings) -> Lexicon:
@@ -222,6 +230,39 @@ def asks_concession(message: str, lexicon: Lexicon, state: NegotiationState) -> 
     return _has_cue(normalise(message).split(), cues)
 
 
+_PERCENT_ASK = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:%|percent)", re.IGNORECASE)
+
+
+def stated_percent(message: str) -> float | None:
+    """The one percent the message states ("25%", "12,5 percent"); ``None`` if none or several."""
+    found = {float(n.replace(",", ".")) for n in _PERCENT_ASK.findall(message)}
+    return found.pop() if len(found) == 1 else None
+
+
+def acceptance_problem(message: str, lexicon: Lexicon) -> str:
+    """Why an ``accept_offer`` is not what the message says ('' when it is).
+
+    The message must hold an accept cue and none of the reject or counter cues: "That's too
+    little, I need 25%" and "Can you go higher?" are not acceptances, whatever the model says.
+    """
+    words = normalise(message).split()
+    if not _has_cue(words, lexicon.accept):
+        return "no words of acceptance in the message"
+    if _has_cue(words, lexicon.reject + lexicon.counter):
+        return "the message asks for more or turns the offer down"
+    return ""
+
+
+def confirm_reply(state: NegotiationState) -> str:
+    """Ask before redeeming: the message did not clearly accept the standing offer."""
+    offer = state.get("standing_offer") or {}
+    percent = float(offer.get("discount_percent") or 0)
+    return (
+        f'Just to be sure: would you like to take my offer of {percent:g}% off? Reply "I accept" '
+        "and I'll confirm it."
+    )
+
+
 def final_reply(state: NegotiationState) -> str:
     """The last word once the pricing rounds are spent."""
     standing = state.get("standing_offer")
@@ -237,11 +278,17 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
 def grounded_ask(percent: float | None, message: str) -> float | None:
-    """The model's ``requested_percent`` if the message states that number, else ``None``."""
+    """The model's ``requested_percent`` if the message states that number, else ``None``.
+
+    The schema asks for a whole percent (a JSON float may run on until ``max_tokens``): a
+    stated "10.5%" comes back as 10, and the customer's own 10.5 is kept.
+    """
     if percent is None:
         return None
     stated = {float(n.replace(",", ".")) for n in _NUMBER.findall(message)}
-    return percent if percent in stated else None
+    if percent in stated:
+        return percent
+    return next((n for n in sorted(stated) if math.floor(n) == percent), None)
 
 
 def grounding_problem(quote: str, message: str, lexicon: Lexicon, *, offer_stands: bool) -> str:
@@ -387,6 +434,21 @@ def make_router(services: Services):
                 rec = {**step.audit[-1], "policy": {"grounding": problem}}
                 return {**update, "route": "respond", "reply": UNGROUNDED_REPLY, "audit": [rec]}
             update["requested_percent"] = grounded_ask(action.requested_percent, text)
+        elif isinstance(action, AcceptOffer):
+            problem = acceptance_problem(text, lexicon_for(s))
+            if problem:
+                log.info("ungrounded accept_offer demoted: %s", problem)
+                rec = {**step.audit[-1], "policy": {"grounding": problem}}
+                if "negotiate" in actions and asks_concession(text, lexicon_for(s), state):
+                    # the customer pushes for more: a counter-offer round, priced by code
+                    ask = stated_percent(text)
+                    return {
+                        **update,
+                        "route": "negotiate",
+                        "requested_percent": ask,
+                        "audit": [rec],
+                    }
+                return {**update, "route": "respond", "reply": confirm_reply(state), "audit": [rec]}
         return update
 
     return router

@@ -447,20 +447,28 @@ def test_curves_order_boulware_below_linear_below_conceder() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ceiling", "ask", "expected"),
+    ("ceiling", "ask", "standing", "last", "expected"),
     [
-        (8.0, None, 8.0),  # no ask: the ceiling
-        (8.0, 5.0, 5.0),  # ask below the ceiling caps the offer
-        (8.0, 8.0, 8.0),  # ask at the ceiling
-        (8.0, 25.0, 8.0),  # ask above the ceiling: the ceiling
-        (8.0, 5.3, 5.0),  # the ask on the 0.5 grid, rounded down
-        (8.0, 0.0, 8.0),  # "0%" is no ask
+        (8.0, None, 0.0, False, 8.0),  # no ask: the ceiling
+        (8.0, 5.0, 0.0, False, 2.5),  # an ask below the ceiling: halfway to it first
+        (8.0, 5.0, 3.0, False, 4.0),  # halfway from the standing offer to the ask
+        (8.0, 5.0, 3.0, True, 5.0),  # the last round may meet the ask itself
+        (8.0, 8.0, 0.0, True, 8.0),  # an ask at the ceiling, last round
+        (8.0, 25.0, 0.0, False, 8.0),  # ask far above the ceiling: the ceiling
+        (8.0, 25.0, 6.0, False, 8.0),  # halfway (15.5) is above the ceiling: the ceiling
+        (20.0, None, 11.0, True, 15.5),  # best and final splits the room left to the cap
+        (20.0, 40.0, 11.0, True, 15.5),  # an ask above the cap changes nothing
+        (20.0, 14.0, 11.0, True, 14.0),  # an ask inside the room: never more than asked
+        (20.0, None, 0.0, True, 20.0),  # nothing standing: the last round's ceiling
+        (8.0, 5.3, 0.0, True, 5.0),  # the ask on the 0.5 grid, rounded down
+        (8.0, 0.0, 0.0, False, 8.0),  # "0%" is no ask
+        (8.0, 2.0, 3.0, False, 2.0),  # asks less than stands: below it (the offer holds)
     ],
 )
-def test_round_bound_never_more_than_asked(
-    ceiling: float, ask: float | None, expected: float
+def test_round_bound_meets_in_the_middle_never_more_than_asked(
+    ceiling: float, ask: float | None, standing: float, last: bool, expected: float
 ) -> None:
-    assert round_bound(ceiling, ask) == expected
+    assert round_bound(ceiling, ask, standing=standing, last_round=last) == expected
 
 
 @pytest.mark.parametrize(
@@ -503,12 +511,14 @@ def test_schedule_invariants(cap, rounds, share, curve, asks, picks) -> None:
     for r in range(1, rounds + 1):
         ceiling = round_ceiling(r, rounds, cap, open_share=share, curve=curve)
         assert ceiling <= cap and (ceiling < cap or r == rounds or cap == 0)
-        bound = round_bound(ceiling, asks[r - 1])
+        ask = asks[r - 1]
+        bound = round_bound(ceiling, ask, standing=standing, last_round=r == rounds)
         offer = scheduled_offer(picks[r - 1], standing, bound, 1.0)
         assert offer == standing or (offer - standing >= 1.0 and offer <= bound)
-        ask = asks[r - 1]
-        if ask is not None and 0 < ask <= ceiling:
+        if ask is not None and ask > 0:
             assert offer <= max(ask, standing)  # never more than asked
+        if r == rounds and standing > 0:  # best and final leaves room below the cap
+            assert offer <= max(standing + (cap - standing) / 2, standing)
         standing = offer
     assert standing <= cap
 

@@ -163,11 +163,23 @@ def test_schedule_max_tokens_fit_the_pricing_schema(make_app) -> None:
     assert sent == schema_token_budget(schema) and sent * 2 >= max_reply_chars(schema)
 
 
-def test_schedule_ask_below_the_ceiling_caps_the_offer(make_app) -> None:
-    app = _schedule_app(make_app, route("negotiate", requested_percent=5), price(5))
+def test_schedule_ask_below_the_ceiling_is_met_halfway_first(make_app) -> None:
+    app = _schedule_app(make_app, route("negotiate", requested_percent=5), price(2.5))
     out = app.turn("Can I get 5% off?")
-    assert _pricing_schema(app, 1)["properties"]["discount_percent"]["maximum"] == 5.0
-    assert out["offers"][-1]["discount_percent"] == 5
+    assert _pricing_schema(app, 1)["properties"]["discount_percent"]["maximum"] == 2.5
+    assert out["offers"][-1]["discount_percent"] == 2.5
+
+
+def test_schedule_last_round_meets_an_ask_within_the_ceiling(make_app) -> None:
+    # user_100: cap 20 -> round 1 bound 8; asked 9% in round 3 (last): 9, not halfway
+    more = route("negotiate", quote="more")
+    ask = route("negotiate", quote="9%", requested_percent=9)
+    replies = [route("negotiate"), price(8), more, price(9), ask, price(9)]
+    app = _schedule_app(make_app, *replies)
+    for text in ("discount?", "more?", "9% and I buy"):
+        out = app.turn(text)
+    assert [o["discount_percent"] for o in out["offers"]] == [8, 9]
+    assert "can't go beyond 9%" in out["messages"][-1].content
 
 
 def test_schedule_ask_above_the_ceiling_gets_the_ceiling(make_app) -> None:
@@ -196,14 +208,17 @@ def test_schedule_holds_when_the_ask_allows_no_step(make_app) -> None:
     assert [o["discount_percent"] for o in out["offers"]] == [8]
 
 
-def test_schedule_last_round_reaches_the_cap_and_says_best_and_final(make_app) -> None:
-    # user_102: cap 14 -> rounds 5.5, 7.5 (boulware), 14 (last)
+def test_schedule_last_round_splits_the_room_to_the_cap_and_says_best_and_final(
+    make_app,
+) -> None:
+    # user_102: cap 14 -> rounds 5.5, 7.5 (boulware), then halfway to the cap: 10.75 -> 10.5
     more = route("negotiate", quote="more")
-    replies = [route("negotiate"), price(5.5), more, price(7.5), more, price(14, "Here you go.")]
+    replies = [route("negotiate"), price(5.5), more, price(7.5), more, price(10.5, "Here you go.")]
     app = _schedule_app(make_app, *replies)
     for text in ("discount?", "more?", "more?"):
         out = app.turn(text, user="user_102")
-    assert [o["discount_percent"] for o in out["offers"]] == [5.5, 7.5, 14]
+    assert _pricing_schema(app, 5)["properties"]["discount_percent"]["maximum"] == 10.5
+    assert [o["discount_percent"] for o in out["offers"]] == [5.5, 7.5, 10.5]
     assert "best and final" in out["messages"][-1].content
     assert out["audit"][-1]["policy"]["best_and_final"] is True
 
@@ -240,7 +255,7 @@ def test_demo_script_tells_the_whole_story_on_a_scripted_model(settings) -> None
         route("negotiate", requested_percent=25),
         price(11),
         route("negotiate", quote="go higher"),
-        price(20),
+        price(15.5),  # best and final: halfway from 11 to the cap of 20
         route("accept_offer"),
     )
     s = settings.model_copy(update={"pricing_strategy": "schedule"})
@@ -248,7 +263,7 @@ def test_demo_script_tells_the_whole_story_on_a_scripted_model(settings) -> None
     with open_negotiator(Services.with_llm(llm, s)) as neg:
         results = play(neg, "user_100", "demo-test", lines.append)
     assert len(results) == len(SCRIPT)
-    assert [r.offer["discount_percent"] for r in results[1:4]] == [8, 11, 20]
+    assert [r.offer["discount_percent"] for r in results[1:4]] == [8, 11, 15.5]
     assert all(shown for _, shown in story(results)), story(results)
     assert not story(results[:1] + results[4:])[2][1]  # no counter-offer without two offers
 

@@ -249,6 +249,9 @@ def test_budget_is_clipped_by_the_max_tokens_setting(make_app) -> None:
         (100.0, "Is there any promo code?", None),  # invented by the model
         (1.0, "Is there any promo code?", None),
         (None, "discount?", None),
+        (10.0, "They sell it for 10.5% less", 10.5),  # whole-percent schema: the stated 10.5
+        (10.0, "10.5% or 11%?", 10.5),
+        (11.0, "10.5% less", None),
     ],
 )
 def test_requested_percent_must_be_stated(percent, message, kept) -> None:
@@ -283,3 +286,61 @@ def test_invented_ask_does_not_cap_the_offer(make_app) -> None:
     out = app.turn("Is there any promo code for my cart?")
     assert out["requested_percent"] is None
     assert out["offers"][-1]["discount_percent"] == 8  # the round's ceiling, not a made-up 1 %
+
+
+# --- grounded acceptance: the model's accept_offer must be what the message says --------
+
+
+@pytest.mark.parametrize(
+    ("message", "grounded"),
+    [
+        ("Alright, I accept.", True),
+        ("Deal, I'll take it.", True),
+        ("Great, I'll take it!", True),
+        ("ok", True),
+        ("That's too little, I need 25%.", False),  # a counter with a stated ask
+        ("Can you go higher?", False),  # a counter cue
+        ("OK but can you do better?", False),  # accept words, then a counter
+        ("No thanks, too expensive.", False),
+        ("What are your opening hours?", False),  # no words of acceptance
+        ("Where is my parcel?", False),
+    ],
+)
+def test_acceptance_needs_accept_words_and_no_counter(message: str, grounded: bool) -> None:
+    from nodes.router import DEFAULT_CUES, acceptance_problem, load_lexicon
+
+    assert (acceptance_problem(message, load_lexicon(DEFAULT_CUES)) == "") is grounded
+
+
+def test_counter_routed_to_accept_is_priced_as_a_counter_offer(make_app) -> None:
+    # the 135M model routed "That's too little, I need 25%." to accept_offer (demo run):
+    # code reads it as a counter with a stated ask, and the offer is not redeemed
+    replies = [route("negotiate"), price(8), route("accept_offer"), price(11)]
+    app = make_app(scripted_llm(*replies), pricing_strategy="schedule")
+    app.turn("Give me a discount please.")
+    out = app.turn("That's too little, I need 25%.")
+    assert out["route"] == "negotiate" and out["status"] != "accepted"
+    assert out["requested_percent"] == 25
+    assert [o["discount_percent"] for o in out["offers"]] == [8, 11]
+    router_rec = next(r for r in out["audit"] if r["node"] == "router")
+    assert router_rec["policy"]["grounding"] == "no words of acceptance in the message"
+
+
+def test_question_routed_to_accept_gets_a_confirmation_not_a_redemption(make_app) -> None:
+    replies = [route("negotiate"), price(6), route("accept_offer")]
+    app = make_app(scripted_llm(*replies))
+    app.turn("discount?")
+    out = app.turn("Where is my parcel?")
+    assert out["route"] == "respond" and out["status"] != "accepted"
+    assert "would you like to take my offer of 6%" in out["messages"][-1].content
+    assert out["standing_offer"]["status"] == "proposed"
+
+
+def test_a_custom_lexicon_keeps_the_shipped_accept_cues(tmp_path) -> None:
+    from nodes.router import acceptance_problem, load_lexicon
+
+    cues = tmp_path / "cues.json"
+    cues.write_text('{"cues": ["hours"], "counter": []}')
+    lex = load_lexicon(cues)
+    assert lex.cues == ("hours",)
+    assert acceptance_problem("Alright, I accept.", lex) == ""
