@@ -57,6 +57,18 @@ def run(s: Settings, scenarios: list[dict], user: str, *, echo: bool = True) -> 
                     out.append((sc, i, r))
                     if echo:
                         print(_line(sc, i, r), flush=True)
+                        for cut in truncated_replies(r):
+                            print(f"    cut at max_tokens: {cut}", flush=True)
+    return out
+
+
+def truncated_replies(r: TurnResult) -> list[str]:
+    """The raw text of each attempt of this turn cut at ``max_tokens`` (node, length, ends)."""
+    out = []
+    for rec in r.audit:
+        for raw, finish in zip(rec.get("raw") or [], rec.get("finish_reasons") or [], strict=False):
+            if finish == "length":
+                out.append(f"{rec.get('node')} {len(raw)} chars: {raw[:160]!r} … {raw[-120:]!r}")
     return out
 
 
