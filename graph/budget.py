@@ -12,7 +12,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-CHARS_PER_TOKEN = 2.0  # pessimistic: repetitive English runs ~4, digits and escapes ~1
+# One token per character: the worst case of a byte-level BPE on ASCII. English prose runs
+# ~4 characters a token, but the local 135M model fills strings with runs like "N_G_N_G_…"
+# or digit strings, one token a character: at 2 characters a token (the old budget) its
+# pricing reply was cut at 304 tokens after 366 characters. Non-ASCII text and JSON escapes
+# can still take more than one token a character; the guard and the schedule cover those.
+CHARS_PER_TOKEN = 1.0
 NUMBER_CHARS = 12  # "-12345.6789" and the like
 SLACK_TOKENS = 16  # a stop token and the odd escape
 

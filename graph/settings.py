@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=2, ge=0)  # retries of a call on 429/5xx/timeouts
     llm_retry_backoff_s: float = Field(default=0.5, ge=0)  # first backoff, doubled per retry
     llm_retry_max_wait_s: float = Field(default=10.0, ge=0)  # cap on backoff and Retry-After
-    llm_max_tokens: int = 400
+    llm_max_tokens: int = 768
     llm_temperature: float = 0.0
     llm_repetition_penalty: float | None = None  # vLLM sampling extra; unset: not sent
     structured_output: Dialect = "auto"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from nodes.pricing import PricingDecision, bounded_pricing_model
+import json
+
+from nodes.pricing import PricingDecision, bounded_pricing_model, grid_schema
 from nodes.shared import safe_customer_message
 from tests.fakes import price, route, scripted_llm
 
@@ -279,8 +281,24 @@ def test_token_budget_counts_the_longest_compact_reply() -> None:
     }
     # {"a":"0123456789","n":-12345.6789} -> 2 + (1+4+12) + (1+4+12) = 36 characters at most
     assert max_reply_chars(schema) == 36
-    assert schema_token_budget(schema) == 18 + 16
+    assert schema_token_budget(schema) == 36 + 16  # one token a character, + slack
     with pytest.raises(ValueError, match="maxLength"):
         max_reply_chars({"type": "object", "properties": {"s": {"type": "string"}}})
     longest = '{"a":"0123456789","n":-12345.6789}'
     assert len(longest) <= max_reply_chars(schema)
+
+
+def test_pricing_budget_fits_a_reply_at_one_token_a_character() -> None:
+    # the local 135M model filled every string with "N_G_N_G_…" (one token a character);
+    # at 2 characters a token the budget was 304 and the reply was cut after 366 characters
+    from graph.budget import SLACK_TOKENS, schema_token_budget
+    from graph.sgr_client import json_schema_of
+
+    schema = grid_schema(json_schema_of(bounded_pricing_model(20.0, 0.0)), 0.0, 20.0)
+    reply = {
+        name: ("N_G_" * 60)[: prop["maxLength"]] if prop.get("type") == "string" else 17.5
+        for name, prop in schema["properties"].items()
+    }
+    text = json.dumps(reply, separators=(",", ":"))
+    PricingDecision.model_validate_json(text)
+    assert len(text) <= schema_token_budget(schema) - SLACK_TOKENS

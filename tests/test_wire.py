@@ -125,7 +125,7 @@ def test_body_structured_outputs(server: FakeOpenAIServer) -> None:
     assert body["structured_outputs"] == {"json": Q_SCHEMA, "disable_any_whitespace": True}
     assert not any(k in body for k in GUIDED_KEYS)
     assert "response_format" not in body
-    assert body["max_completion_tokens"] == 400 or body.get("max_tokens") == 400
+    assert body["max_completion_tokens"] == 768 or body.get("max_tokens") == 768
     assert body["model"] == server.model
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert isinstance(got, Quote)
@@ -143,7 +143,7 @@ def test_body_guided_json(server: FakeOpenAIServer) -> None:
     assert body["guided_decoding_backend"] == "xgrammar"
     assert "structured_outputs" not in body
     assert "response_format" not in body
-    assert (body.get("max_completion_tokens") or body.get("max_tokens")) == 400
+    assert (body.get("max_completion_tokens") or body.get("max_tokens")) == 768
 
 
 @pytest.mark.parametrize("server", [{"version": None}], indirect=True)
