@@ -20,6 +20,7 @@ from graph.cli.analyst import parse_since
 from graph.cli.errors import CLIError
 from graph.cli.parser import build_parser
 from graph.settings import Settings
+from nodes.offer import priced_under
 from stores.audit import AuditLog
 from stores.hot import HotStore
 from stores.ledger import OfferLedger
@@ -289,6 +290,7 @@ def test_an_offer_is_reported_under_the_values_it_was_priced_under(settings, mak
     app = make_app(scripted_llm(route("negotiate"), price(8)))
     offer = app.turn("discount?")["offers"][-1]
     assert offer["cap_percent"] == 10  # Low stock halved the 20 % cap
+    assert (offer["churn_band"], offer["inventory"]) == ("high", "Low")  # the node passed them
     app.services.ledger().accept(offer["code"], "user_100")
     # since then the customer became loyal (churn 0.10: low band) and the stock recovered
     _customer_now(settings, "user_100", churn=0.10, inventory="Normal")
@@ -397,3 +399,10 @@ def test_a_migrated_ledger_mixes_old_rows_by_current_values_and_new_ones_at_issu
     assert set(stock) == {"Low", "High"}
     assert (stock["Low"]["offers_issued"], stock["Low"]["grouped_by_current_values"]) == (1, 0)
     assert (stock["High"]["offers_issued"], stock["High"]["grouped_by_current_values"]) == (1, 1)
+
+
+def test_a_value_the_ledger_does_not_know_is_not_recorded_and_blocks_no_offer(caplog) -> None:
+    state = {"cap": {"churn_band": "extreme"}, "features": {"inventory": "Low"}}
+    assert priced_under(state) == {"churn_band": None, "inventory": "Low"}
+    assert "not recording churn_band 'extreme'" in caplog.text
+    assert priced_under({"cap": None, "features": None}) == {"churn_band": None, "inventory": None}
