@@ -20,8 +20,9 @@ connection to ``ledger.sqlite`` (``setup-data`` never touches it); every write i
 
 ``violations()`` checks all of them on the stored rows. A proposal is keyed by
 ``(session_id, turn, slot)`` (``slot`` defaults to ``"main"``): a re-run returns the stored row
-unchanged (never a second code, never a new expiry). Refusals are typed
-(``OfferRefusedError``) and write nothing. Expiry is applied lazily.
+unchanged (never a second code, never a new expiry). Each row also keeps the churn band and
+stock status the offer was priced under (for the analyst report; ``NULL`` on older rows).
+Refusals are typed (``OfferRefusedError``) and write nothing. Expiry is applied lazily.
 """
 
 from __future__ import annotations
