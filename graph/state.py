@@ -46,6 +46,8 @@ class OfferData(TypedDict):
     decided_by: str | None
     decided_at: str | None
     superseded_by: str | None
+    churn_band: str | None  # at issue
+    inventory: str | None  # at issue
 
 
 class Proposal(TypedDict, total=False):

@@ -27,7 +27,7 @@ from graph.services import Services
 from graph.state import ApprovalRequest, NegotiationState, OfferData
 from nodes.shared import floor_percent, hold_reply, refusal_reply
 from stores.errors import OfferError, OfferRefusedError
-from stores.ledger import OfferLedger
+from stores.ledger import CHURN_BANDS, INVENTORY_STATUSES, OfferLedger
 from stores.models import Offer
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,18 @@ def offer_reply(message: str, offer: OfferData) -> str:
         f"code {offer['code']}, valid until {expires} UTC."
     )
     return f"{message}\n\n{terms}" if message else terms
+
+
+def priced_under(state: NegotiationState) -> dict[str, Any]:
+    """The churn band and stock status the proposal was priced under (for the ledger row)."""
+    cap, features = state.get("cap") or {}, state.get("features") or {}
+    values = {"churn_band": cap.get("churn_band"), "inventory": features.get("inventory")}
+    known = {"churn_band": CHURN_BANDS, "inventory": INVENTORY_STATUSES}
+    for key, value in values.items():
+        if value is not None and value not in known[key]:  # report data must not block an offer
+            log.warning("not recording %s %r on the offer: not one of %s", key, value, known[key])
+            values[key] = None
+    return values
 
 
 def _data(offer: Offer | None) -> OfferData | None:
@@ -108,6 +120,7 @@ def make_offer(services: Services):
             "cap_percent": p["cap_percent"],
             "cart_value": p["cart_value"],
             "ttl_hours": s.offer_ttl_hours,
+            **priced_under(state),
         }
         try:
             record = ledger.propose(

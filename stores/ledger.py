@@ -20,8 +20,9 @@ connection to ``ledger.sqlite`` (``setup-data`` never touches it); every write i
 
 ``violations()`` checks all of them on the stored rows. A proposal is keyed by
 ``(session_id, turn, slot)`` (``slot`` defaults to ``"main"``): a re-run returns the stored row
-unchanged (never a second code, never a new expiry). Refusals are typed
-(``OfferRefusedError``) and write nothing. Expiry is applied lazily.
+unchanged (never a second code, never a new expiry). Each row also keeps the churn band and
+stock status the offer was priced under (for the analyst report; ``NULL`` on older rows).
+Refusals are typed (``OfferRefusedError``) and write nothing. Expiry is applied lazily.
 """
 
 from __future__ import annotations
@@ -32,14 +33,21 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from stores._cache import StoreCache
 from stores._sqlite import SqliteConnection
 from stores._time import to_text, utc_now
 from stores.codes import new_code, normalize_code
 from stores.errors import OfferError, OfferReason, OfferRefusedError
-from stores.models import LIVE_STATUSES, Offer, OfferValidation, discount_amount
+from stores.models import (
+    LIVE_STATUSES,
+    ChurnBand,
+    Inventory,
+    Offer,
+    OfferValidation,
+    discount_amount,
+)
 
 __all__ = [
     "INVARIANTS",
@@ -62,6 +70,8 @@ INVARIANTS = (
     "never_lower",
     "within_cap",
 )
+CHURN_BANDS: tuple[str, ...] = get_args(ChurnBand)
+INVENTORY_STATUSES: tuple[str, ...] = get_args(Inventory)
 
 
 class OfferLedger:
@@ -74,7 +84,7 @@ class OfferLedger:
         self._new_code = code_factory
         with self._db.transaction() as db:  # ledgers made before these columns existed
             columns = {row["name"] for row in db.all("ledger_columns")}
-            for column in ("superseded_by", "decided_at"):
+            for column in ("superseded_by", "decided_at", "churn_band", "inventory"):
                 if column not in columns:
                     db.run(f"ledger_add_{column}")
 
@@ -155,9 +165,14 @@ class OfferLedger:
         status: Literal["proposed", "approval_pending"] = "proposed",
         ttl_hours: float,
         slot: str = "main",
+        churn_band: str | None = None,
+        inventory: str | None = None,
         now: datetime | None = None,
     ) -> Offer:
         """Issue the offer of ``(session_id, turn, slot)``; idempotent per that key.
+
+        ``churn_band`` (``high``/``mid``/``low``) and ``inventory`` (the hot store's status)
+        are the values the offer was priced under, kept for the analyst report.
 
         A re-run returns the stored row as it is now (decided, accepted, superseded or
         expired included), never a second code and never a new expiry. A new offer is
@@ -175,6 +190,10 @@ class OfferLedger:
             raise ValueError("need turn >= 0, cart_value >= 0, cap >= 0, 0 <= percent <= 100")
         if discount_percent > cap_percent:
             raise ValueError(f"{discount_percent:g}% is above the cap of {cap_percent:g}%")
+        if churn_band is not None and churn_band not in CHURN_BANDS:
+            raise ValueError(f"churn_band must be one of {CHURN_BANDS}, not {churn_band!r}")
+        if inventory is not None and inventory not in INVENTORY_STATUSES:
+            raise ValueError(f"inventory must be one of {INVENTORY_STATUSES}, not {inventory!r}")
         moment = utc_now(now)
         values = {
             "user_id": user_id,
@@ -188,6 +207,8 @@ class OfferLedger:
             "status": status,
             "created_at": to_text(moment),
             "expires_at": to_text(moment + timedelta(hours=ttl_hours)),
+            "churn_band": churn_band,
+            "inventory": inventory,
         }
         with self._db.transaction() as db:
             db.run("ledger_expire_due", (to_text(moment),))

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from stores.errors import OfferReason
 
 Inventory = Literal["High", "Normal", "Low", "Critical"]
+ChurnBand = Literal["high", "mid", "low"]
 OfferStatus = Literal[
     "proposed", "approval_pending", "accepted", "rejected", "expired", "superseded"
 ]
@@ -84,6 +85,8 @@ class Offer(_Frozen):
     decided_by: str | None = None
     decided_at: AwareDatetime | None = None  # when a manager decided (approvals only)
     superseded_by: str | None = None
+    churn_band: ChurnBand | None = None  # at issue (None: written before it was recorded)
+    inventory: Inventory | None = None  # at issue (None: written before it was recorded)
 
     @property
     def is_live(self) -> bool:

@@ -1,9 +1,11 @@
 """Analyst report: what the agent gave away, to whom, and how often it fell back.
 
-Read-only over the ledger file (``offers`` and ``audit_log``, see ``sql/report.sql``). The
-churn band and inventory status of an offer are the customer's *current* values, looked up
-in the hot and cold stores when the report runs (the ledger does not record them at issue);
-customers missing from a store are grouped as ``unknown``.
+Read-only over the ledger file (``offers`` and ``audit_log``, see ``sql/report.sql``). An
+offer is grouped by the churn band and inventory status it was priced under (recorded on the
+ledger row at issue). Rows from before those columns existed have none: only they are
+grouped by the customer's *current* values, looked up in the hot and cold stores when the
+report runs (customers missing from a store are ``unknown``), and counted in
+``grouped_by_current_values`` (overall and per group).
 """
 
 from __future__ import annotations
@@ -42,10 +44,24 @@ def _rate(accepted: int, issued: int, superseded: int) -> float | None:
     return round(accepted / final, 4) if final > 0 else None
 
 
+def _offers_view(conn: sqlite3.Connection) -> None:
+    """``temp.report_offers``: the offers with ``issued_churn_band`` / ``issued_inventory``.
+
+    A ledger file not opened since those columns were added (the report never migrates: it
+    only reads) gets ``NULL`` there, so every row falls back to current values.
+    """
+    columns = [
+        conn.execute(sql("report_has_column"), ("offers", name)).fetchone()[0]
+        for name in ("churn_band", "inventory")
+    ]
+    conn.execute(sql("report_offers_view" if all(columns) else "report_offers_view_legacy"))
+
+
 def _customers(
     conn: sqlite3.Connection, hot_db: Path | None, cold_db: Path | None, since: str
 ) -> None:
-    """Fill ``temp.report_customer`` with the current churn and inventory of the customers."""
+    """Fill ``temp.report_customer`` with the current churn and inventory of the customers
+    whose offers lack a value at issue (nobody else's is looked up)."""
     users = [r[0] for r in conn.execute(sql("report_offer_users"), {"since": since})]
     inventory: dict[str, str] = {}
     churn: dict[str, float] = {}
@@ -77,6 +93,7 @@ def _groups(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> dict
     for r in conn.execute(sql(name), params):
         out[r["grp"]] = {
             "offers_issued": r["offers_issued"],
+            "grouped_by_current_values": r["by_current"],
             "accepted": r["accepted"],
             "acceptance_rate": _rate(r["accepted"], r["offers_issued"], r["superseded"]),
             "avg_discount_percent": _round(r["avg_discount_percent"]),
@@ -148,11 +165,13 @@ def build_report(
     try:
         if not conn.execute(sql("report_has_table"), ("offers",)).fetchone()[0]:
             return {**head, **_empty(), "fallbacks": _fallbacks(conn, params)}
+        _offers_view(conn)
         _customers(conn, hot_db, cold_db, params["since"])
         t = conn.execute(sql("report_offer_totals"), params).fetchone()
         return {
             **head,
             "offers_issued": t["offers_issued"],
+            "grouped_by_current_values": t["by_current"],
             "offers_accepted": t["accepted"],
             "acceptance_rate": _rate(t["accepted"], t["offers_issued"], t["superseded"]),
             "avg_offered_percent": _round(t["avg_offered_percent"]),
@@ -174,6 +193,7 @@ def build_report(
 def _empty() -> dict[str, Any]:
     return {
         "offers_issued": 0,
+        "grouped_by_current_values": 0,
         "offers_accepted": 0,
         "acceptance_rate": None,
         "avg_offered_percent": None,

@@ -308,3 +308,69 @@ def test_decision_time_is_recorded(ledger: OfferLedger) -> None:
     later = NOW + timedelta(minutes=7)
     decided = ledger.decide(pending.code, approved=True, decided_by="ann", now=later)
     assert decided.decided_at == later
+
+
+def test_an_offer_keeps_the_churn_band_and_stock_it_was_priced_under(ledger: OfferLedger) -> None:
+    offer = _propose(ledger, churn_band="high", inventory="Low")
+    assert (offer.churn_band, offer.inventory) == ("high", "Low")
+    # a re-run of the same turn gets the stored row back, values included
+    again = _propose(ledger, churn_band="low", inventory="Normal")
+    assert again == offer
+    assert (ledger.get(offer.code).churn_band, ledger.get(offer.code).inventory) == ("high", "Low")
+    # an approval decision keeps them; so does acceptance
+    pending = _propose(
+        ledger,
+        turn=2,
+        discount_percent=15.0,
+        status="approval_pending",
+        churn_band="mid",
+        inventory="Critical",
+    )
+    decided = ledger.decide(pending.code, approved=True, decided_by="ann", now=NOW)
+    accepted = ledger.accept(decided.code, "user_100", now=NOW)
+    assert (accepted.churn_band, accepted.inventory) == ("mid", "Critical")
+    assert _propose(ledger, session="s2", user="user_101").churn_band is None  # optional
+
+
+@pytest.mark.parametrize(
+    "values", [{"churn_band": "HIGH"}, {"churn_band": "very high"}, {"inventory": "low"}]
+)
+def test_an_unknown_churn_band_or_stock_status_is_refused(ledger: OfferLedger, values) -> None:
+    with pytest.raises(ValueError):
+        _propose(ledger, **values)
+    assert ledger.list() == []
+
+
+def test_a_ledger_from_before_the_values_at_issue_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE offers (code TEXT PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT"
+        " NULL, turn INTEGER NOT NULL, slot TEXT NOT NULL DEFAULT 'main', discount_percent REAL"
+        " NOT NULL, cap_percent REAL NOT NULL, cart_value REAL NOT NULL, amount REAL NOT NULL,"
+        " status TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_by"
+        " TEXT NULL, superseded_by TEXT NULL, decided_at TEXT NULL,"
+        " UNIQUE (session_id, turn, slot))"
+    )
+    old.execute(
+        "INSERT INTO offers VALUES ('SGR-AAAAA-AAAAA', 'user_100', 's0', 1, 'main', 10, 20, 240,"
+        " 24, 'proposed', '2025-06-01T11:00:00.000000+00:00',"
+        " '2025-06-03T11:00:00.000000+00:00', NULL, NULL, NULL)"
+    )
+    old.commit()
+    old.close()
+    for _ in range(2):  # opening again finds the columns and adds nothing
+        led = OfferLedger(path)
+        led.close()
+    led = OfferLedger(path)
+    try:
+        legacy = led.get("SGR-AAAAA-AAAAA")
+        assert (legacy.churn_band, legacy.inventory) == (None, None)
+        new = _propose(led, discount_percent=12.0, churn_band="high", inventory="Normal")
+        assert (new.churn_band, new.inventory) == ("high", "Normal")
+        assert led.get(legacy.code).status == "superseded"
+        assert led.violations(now=NOW) == []
+    finally:
+        led.close()

@@ -1,7 +1,9 @@
 """Analyst report: SQL over a seeded ledger and audit trail, expectations computed by hand.
 
 Seeded customers (stores/seed.py): user_100 churn 0.85 Normal, user_103 0.12 High,
-user_104 0.92 Normal, user_105 0.55 Low, user_107 0.18 Normal, user_109 0.71 High.
+user_104 0.92 Normal, user_105 0.55 Low, user_107 0.18 Normal, user_109 0.71 High. ``_seed``
+records those values at issue, as the offer node does, except on user_101's old offer (a row
+from before the ledger recorded them: grouped by user_101's current values, 0.70 and High).
 """
 
 from __future__ import annotations
@@ -11,18 +13,32 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from graph.cli.analyst import parse_since
 from graph.cli.errors import CLIError
 from graph.cli.parser import build_parser
 from graph.settings import Settings
+from nodes.offer import priced_under
 from stores.audit import AuditLog
+from stores.hot import HotStore
 from stores.ledger import OfferLedger
 from stores.report import NO_DECIDED_AT, build_report
+from tests.fakes import price, route, scripted_llm
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SINCE = datetime(2026, 11, 19, tzinfo=UTC)
+
+
+AT_ISSUE = {
+    "user_100": ("high", "Normal"),
+    "user_103": ("low", "High"),
+    "user_104": ("high", "Normal"),
+    "user_105": ("mid", "Low"),
+    "user_107": ("low", "Normal"),
+    "user_109": ("high", "High"),
+}
 
 
 def _seed(s: Settings) -> None:
@@ -30,7 +46,10 @@ def _seed(s: Settings) -> None:
     t = NOW - timedelta(hours=3)
 
     def propose(session, turn, user, pct, cap, cart, *, at, status="proposed", slot="main"):
+        band, inventory = AT_ISSUE.get(user, (None, None))
         return led.propose(
+            churn_band=band,
+            inventory=inventory,
             session_id=session,
             turn=turn,
             user_id=user,
@@ -145,6 +164,8 @@ def test_groups_by_churn_band_and_inventory(settings: Settings) -> None:
     assert inv["Normal"]["discount_given_total"] == 28.8
     assert (inv["High"]["offers_issued"], inv["High"]["discount_given_total"]) == (1, 96.0)
     assert inv["Low"]["accepted"] == 0
+    assert r["grouped_by_current_values"] == 0  # every offer since SINCE has its values
+    assert all(g["grouped_by_current_values"] == 0 for g in [*inv.values(), high, mid])
 
 
 def test_approvals_and_median_pending_age(settings: Settings) -> None:
@@ -191,6 +212,11 @@ def test_since_filters_offers_and_audit_rows(settings: Settings) -> None:
     everything = _report(settings, since=None)
     assert everything["offers_issued"] == 6  # plus user_101's old (now expired) offer
     assert everything["by_churn_band"]["mid"]["offers_issued"] == 2  # user_101: churn 0.70
+    # user_101's old row has no values at issue: grouped by its current ones, and counted
+    assert everything["grouped_by_current_values"] == 1
+    assert everything["by_churn_band"]["mid"]["grouped_by_current_values"] == 1
+    assert everything["by_inventory"]["High"]["grouped_by_current_values"] == 1
+    assert everything["by_inventory"]["High"]["offers_issued"] == 2  # user_101 and user_109
     assert everything["fallbacks"]["failed_calls"] == 4
     assert everything["since"] is None
 
@@ -236,3 +262,147 @@ def test_groups_come_in_business_order(settings: Settings) -> None:
     r = _report(settings, since=None)
     assert list(r["by_churn_band"]) == ["high", "mid"]
     assert list(r["by_inventory"]) == ["Low", "Normal", "High"]
+
+
+# -- grouping by the values at issue -----------------------------------------------------
+
+
+def _customer_now(
+    s: Settings, user: str, *, churn: float | None = None, inventory: str | None = None
+) -> None:
+    """Change the customer's current churn (cold store) and stock status (hot store)."""
+    if inventory is not None:
+        hot = HotStore(s.hot_db)
+        row = hot.get_session(user)
+        hot.put_session(user, cart_value=row.cart_value, margin=row.margin, inventory=inventory)
+        hot.close()
+    if churn is not None:
+        cold = duckdb.connect(str(s.cold_db))
+        cold.execute(
+            "UPDATE user_analytics SET churn_probability = ? WHERE user_id = ?", [churn, user]
+        )
+        cold.close()
+
+
+def test_an_offer_is_reported_under_the_values_it_was_priced_under(settings, make_app) -> None:
+    """Regression: the report used today's churn and stock, not those the offer was made under."""
+    _customer_now(settings, "user_100", inventory="Low")  # churn 0.85 (high); stock runs low
+    app = make_app(scripted_llm(route("negotiate"), price(8)))
+    offer = app.turn("discount?")["offers"][-1]
+    assert offer["cap_percent"] == 10  # Low stock halved the 20 % cap
+    assert (offer["churn_band"], offer["inventory"]) == ("high", "Low")  # the node passed them
+    app.services.ledger().accept(offer["code"], "user_100")
+    # since then the customer became loyal (churn 0.10: low band) and the stock recovered
+    _customer_now(settings, "user_100", churn=0.10, inventory="Normal")
+
+    r = _report(settings, since=None)
+    assert list(r["by_churn_band"]) == ["high"]
+    assert list(r["by_inventory"]) == ["Low"]
+    assert r["by_churn_band"]["high"]["discount_given_total"] == 19.2  # 8 % of 240
+    assert r["by_inventory"]["Low"]["accepted"] == 1
+    assert r["grouped_by_current_values"] == 0
+
+    # the same row without values at issue (an older ledger) falls back to today's: low / Normal
+    conn = sqlite3.connect(settings.ledger_db)
+    conn.execute("UPDATE offers SET churn_band = NULL, inventory = NULL")
+    conn.commit()
+    conn.close()
+    old = _report(settings, since=None)
+    assert list(old["by_churn_band"]) == ["low"] and list(old["by_inventory"]) == ["Normal"]
+    assert old["grouped_by_current_values"] == 1
+    assert old["by_churn_band"]["low"]["grouped_by_current_values"] == 1
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_the_approval_path_records_the_values_at_issue(settings, make_app, decision) -> None:
+    _customer_now(settings, "user_104", inventory="High")  # churn 0.92 (high); cap 10 % by $150
+    app = make_app(scripted_llm(route("negotiate"), price(10)))
+    out = app.turn("discount?", user="user_104")
+    assert out["__interrupt__"]  # 10 % of 1500 = 150.00 needs a manager
+    _customer_now(settings, "user_104", churn=0.05, inventory="Critical")  # while it waits
+    out = app.resume({"decision": decision, "approver": "ann"}, user="user_104")
+    rows = app.services.ledger().list("user_104")
+    # approve: the approved row; reject: the rejected request and the no-approval fallback
+    assert [r.slot for r in rows] == (["main"] if decision == "approve" else ["main", "fallback"])
+    assert {(r.churn_band, r.inventory) for r in rows} == {("high", "High")}
+    assert out["offers"][-1]["churn_band"] == "high"
+    r = _report(settings, since=None)
+    assert list(r["by_churn_band"]) == ["high"] and list(r["by_inventory"]) == ["High"]
+
+
+OLD_OFFERS = (
+    "CREATE TABLE offers (code TEXT PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT"
+    " NULL, turn INTEGER NOT NULL, slot TEXT NOT NULL DEFAULT 'main', discount_percent REAL"
+    " NOT NULL, cap_percent REAL NOT NULL, cart_value REAL NOT NULL, amount REAL NOT NULL,"
+    " status TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_by"
+    " TEXT NULL, superseded_by TEXT NULL, decided_at TEXT NULL, UNIQUE (session_id, turn, slot))"
+)
+
+
+def _old_ledger(path: Path) -> None:
+    """A ledger file written before the at-issue columns: user_105 (now mid, Low) accepted 5 %."""
+    old = sqlite3.connect(path)
+    old.execute(OLD_OFFERS)
+    old.execute(
+        "INSERT INTO offers VALUES ('SGR-AAAAA-AAAAA', 'user_105', 's0', 1, 'main', 5, 5, 220,"
+        " 11, 'accepted', '2026-11-20T09:00:00.000000+00:00',"
+        " '2026-11-22T09:00:00.000000+00:00', NULL, NULL, NULL)"
+    )
+    old.commit()
+    old.close()
+
+
+def test_an_old_ledger_file_is_reported_by_current_values_without_migrating_it(
+    settings: Settings, capsys
+) -> None:
+    _old_ledger(settings.ledger_db)
+    r = _report(settings, since=None)
+    assert r["offers_issued"] == 1 and r["grouped_by_current_values"] == 1
+    assert r["by_churn_band"]["mid"]["grouped_by_current_values"] == 1
+    assert r["by_inventory"]["Low"]["discount_given_total"] == 11.0
+    conn = sqlite3.connect(settings.ledger_db)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(offers)")}
+    conn.close()
+    assert "churn_band" not in columns  # the report only reads
+    args = build_parser().parse_args(["report"])
+    assert args.func(args, settings) == 0
+    text = capsys.readouterr().out
+    assert "1 older offer(s) without them by the customer's current values" in text
+    assert "(1 by current values)" in text
+
+
+def test_a_migrated_ledger_mixes_old_rows_by_current_values_and_new_ones_at_issue(
+    settings: Settings,
+) -> None:
+    _old_ledger(settings.ledger_db)
+    led = OfferLedger(settings.ledger_db)  # adds the columns; the old row keeps NULL
+    led.propose(
+        session_id="s1",
+        turn=1,
+        user_id="user_100",
+        discount_percent=8,
+        cap_percent=10,
+        cart_value=240,
+        ttl_hours=48,
+        churn_band="high",
+        inventory="Low",
+        now=NOW,
+    )
+    led.close()
+    _customer_now(settings, "user_100", inventory="Critical")  # today: no discount at all
+    _customer_now(settings, "user_105", churn=0.95, inventory="High")
+    r = _report(settings, since=None)
+    assert r["offers_issued"] == 2 and r["grouped_by_current_values"] == 1
+    bands, stock = r["by_churn_band"], r["by_inventory"]
+    assert set(bands) == {"high"}  # user_100 at issue, user_105 by today's 0.95
+    assert (bands["high"]["offers_issued"], bands["high"]["grouped_by_current_values"]) == (2, 1)
+    assert set(stock) == {"Low", "High"}
+    assert (stock["Low"]["offers_issued"], stock["Low"]["grouped_by_current_values"]) == (1, 0)
+    assert (stock["High"]["offers_issued"], stock["High"]["grouped_by_current_values"]) == (1, 1)
+
+
+def test_a_value_the_ledger_does_not_know_is_not_recorded_and_blocks_no_offer(caplog) -> None:
+    state = {"cap": {"churn_band": "extreme"}, "features": {"inventory": "Low"}}
+    assert priced_under(state) == {"churn_band": None, "inventory": "Low"}
+    assert "not recording churn_band 'extreme'" in caplog.text
+    assert priced_under({"cap": None, "features": None}) == {"churn_band": None, "inventory": None}

@@ -174,13 +174,19 @@ def print_report(r: dict[str, Any]) -> None:
         f"(÷cap {_num(r['discount_to_cap'])}), avg {_num(r['avg_discount_amount'])} per deal; "
         f"all issued: avg {_num(r['avg_offered_percent'])}%"
     )
+    grouping = "grouped by churn band and inventory at issue"
+    if current := r["grouped_by_current_values"]:
+        grouping += f"; {current} older offer(s) without them by the customer's current values"
+    print(grouping)
     for title, key in (("churn band", "by_churn_band"), ("inventory", "by_inventory")):
         print(f"by {title}:")
         for name, g in r[key].items():
+            n = g["grouped_by_current_values"]
             print(
                 f"  {name:<9} issued {g['offers_issued']:>4}  accepted {g['accepted']:>4} "
                 f"({_pct(g['acceptance_rate'])})  avg {_num(g['avg_discount_percent'])}% "
                 f"vs cap {_num(g['avg_cap_percent'])}%  given {g['discount_given_total']:.2f}"
+                + (f"  ({n} by current values)" if n else "")
             )
     a = r["approvals"]
     print(

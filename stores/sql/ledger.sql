@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS offers (
     decided_by       TEXT NULL,
     superseded_by    TEXT NULL,
     decided_at       TEXT NULL,
+    churn_band       TEXT NULL,  -- at issue: the policy's band ('high', 'mid', 'low')
+    inventory        TEXT NULL,  -- at issue: the hot store's stock status ('Low', ...)
     UNIQUE (session_id, turn, slot)
 );
 CREATE INDEX IF NOT EXISTS offers_user_status ON offers (user_id, status);
@@ -32,9 +34,11 @@ SELECT * FROM offers WHERE session_id = ? AND turn = ? AND slot = ?;
 
 -- name: ledger_insert
 INSERT INTO offers (code, user_id, session_id, turn, slot, discount_percent, cap_percent,
-                    cart_value, amount, status, created_at, expires_at, decided_by)
+                    cart_value, amount, status, created_at, expires_at, decided_by,
+                    churn_band, inventory)
 VALUES (:code, :user_id, :session_id, :turn, :slot, :discount_percent, :cap_percent,
-        :cart_value, :amount, :status, :created_at, :expires_at, NULL);
+        :cart_value, :amount, :status, :created_at, :expires_at, NULL,
+        :churn_band, :inventory);
 
 -- name: ledger_columns
 PRAGMA table_info(offers);
@@ -44,6 +48,13 @@ ALTER TABLE offers ADD COLUMN superseded_by TEXT NULL;
 
 -- name: ledger_add_decided_at
 ALTER TABLE offers ADD COLUMN decided_at TEXT NULL;
+
+-- name: ledger_add_churn_band
+-- Rows written before this column existed keep NULL (the report falls back to current values).
+ALTER TABLE offers ADD COLUMN churn_band TEXT NULL;
+
+-- name: ledger_add_inventory
+ALTER TABLE offers ADD COLUMN inventory TEXT NULL;
 
 -- name: ledger_supersede_proposed
 -- A new redeemable code replaces the customer's other proposed (not yet accepted) codes.

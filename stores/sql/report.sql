@@ -2,8 +2,11 @@
 -- offers and audit_log), plus the customer attributes it groups by (hot and cold stores).
 -- :since is a stored-format UTC text ('' = everything); :now the report's time.
 -- "Issued" = every offer row except approval_pending and rejected (those never reached the
--- customer). Churn band and inventory are the customer's *current* values (temp table
--- report_customer, filled from the hot and cold stores when the report runs).
+-- customer). Offers are grouped by the churn band and inventory they were priced under
+-- (offers.churn_band / offers.inventory, via the temp view report_offers as issued_*); rows
+-- written before those columns existed (NULL) fall back to the customer's *current* values
+-- (temp table report_customer, filled from the hot and cold stores when the report runs) and
+-- are counted in grouped_by_current_values.
 
 -- name: report_has_table
 SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?;
@@ -11,8 +14,20 @@ SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?;
 -- name: report_has_column
 SELECT count(*) FROM pragma_table_info(?) WHERE name = ?;
 
+-- name: report_offers_view
+CREATE TEMP VIEW IF NOT EXISTS report_offers AS
+SELECT *, churn_band AS issued_churn_band, inventory AS issued_inventory FROM main.offers;
+
+-- name: report_offers_view_legacy
+-- A ledger file never opened since the at-issue columns were added (the report only reads).
+CREATE TEMP VIEW IF NOT EXISTS report_offers AS
+SELECT *, NULL AS issued_churn_band, NULL AS issued_inventory FROM main.offers;
+
 -- name: report_offer_users
-SELECT DISTINCT user_id FROM offers WHERE created_at >= :since ORDER BY user_id;
+-- Only customers with offers lacking an at-issue value need their current values.
+SELECT DISTINCT user_id FROM temp.report_offers
+WHERE created_at >= :since AND (issued_churn_band IS NULL OR issued_inventory IS NULL)
+ORDER BY user_id;
 
 -- name: report_hot_inventory
 SELECT user_id, inventory FROM live_sessions
@@ -34,10 +49,12 @@ VALUES (:user_id, :churn_probability, :inventory);
 
 -- name: report_offer_totals
 WITH issued AS (
-    SELECT * FROM offers
+    SELECT * FROM temp.report_offers
     WHERE created_at >= :since AND status NOT IN ('approval_pending', 'rejected')
 )
 SELECT count(*)                                                          AS offers_issued,
+       coalesce(sum(issued_churn_band IS NULL OR issued_inventory IS NULL), 0)
+                                                                         AS by_current,
        coalesce(sum(status = 'accepted'), 0)                             AS accepted,
        coalesce(sum(status = 'superseded'), 0)                           AS superseded,
        avg(discount_percent)                                             AS avg_offered_percent,
@@ -54,16 +71,19 @@ FROM issued;
 -- name: report_by_churn_band
 WITH issued AS (
     SELECT o.*, c.churn_probability AS churn
-    FROM offers AS o LEFT JOIN temp.report_customer AS c USING (user_id)
+    FROM temp.report_offers AS o LEFT JOIN temp.report_customer AS c USING (user_id)
     WHERE o.created_at >= :since AND o.status NOT IN ('approval_pending', 'rejected')
 ), grouped AS (
-    SELECT *, CASE WHEN churn IS NULL THEN 'unknown'
-                   WHEN churn > :churn_high THEN 'high'
-                   WHEN churn >= :churn_low THEN 'mid'
-                   ELSE 'low' END AS grp
+    SELECT *, issued_churn_band IS NULL AS by_current,
+           coalesce(issued_churn_band,
+                    CASE WHEN churn IS NULL THEN 'unknown'
+                         WHEN churn > :churn_high THEN 'high'
+                         WHEN churn >= :churn_low THEN 'mid'
+                         ELSE 'low' END) AS grp
     FROM issued
 )
 SELECT grp,
+       sum(by_current)                                                 AS by_current,
        count(*)                                                        AS offers_issued,
        sum(status = 'accepted')                                        AS accepted,
        sum(status = 'superseded')                                      AS superseded,
@@ -75,11 +95,13 @@ ORDER BY CASE grp WHEN 'high' THEN 0 WHEN 'mid' THEN 1 WHEN 'low' THEN 2 ELSE 3 
 
 -- name: report_by_inventory
 WITH grouped AS (
-    SELECT o.*, coalesce(c.inventory, 'unknown') AS grp
-    FROM offers AS o LEFT JOIN temp.report_customer AS c USING (user_id)
+    SELECT o.*, o.issued_inventory IS NULL AS by_current,
+           coalesce(o.issued_inventory, c.inventory, 'unknown') AS grp
+    FROM temp.report_offers AS o LEFT JOIN temp.report_customer AS c USING (user_id)
     WHERE o.created_at >= :since AND o.status NOT IN ('approval_pending', 'rejected')
 )
 SELECT grp,
+       sum(by_current)                                                 AS by_current,
        count(*)                                                        AS offers_issued,
        sum(status = 'accepted')                                        AS accepted,
        sum(status = 'superseded')                                      AS superseded,
