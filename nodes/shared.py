@@ -158,12 +158,22 @@ PLACEHOLDERS = frozenset(
     {"answer", "reply", "response", "message", "text", "string", "none", "null", "n/a", "..."}
 )
 MAX_PHRASE_REPEATS = 2  # the same three words a third time: a decoding loop
+MIN_WORDS = 1  # a customer message says something in words, not only "2.5"
+_IDENTIFIER = re.compile(r"\w+_\w*")  # "cust_m_essag_m_c": a field name echoed and mangled
+_RUN = re.compile(r"(\S{1,6}?)\1{4,}")  # "m_c_m_c_m_c_m_c_m_c": a short chunk looping
 
 
 def degenerate_text_problem(text: str) -> str | None:
-    """Why ``text`` reads as a decoding failure (a placeholder, a phrase looping), or ``None``."""
+    """Why ``text`` reads as a decoding failure (a placeholder, an identifier, a chunk or
+    phrase looping, no words at all), or ``None``."""
     if text.strip().strip(".!?\"'").lower() in PLACEHOLDERS:
         return f"placeholder {text.strip()!r}"
+    for name, pattern in (("identifier", _IDENTIFIER), ("looping chunk", _RUN)):
+        found = pattern.search(text)
+        if found:
+            return f"{name} {found.group(0)[:30]!r}"
+    if len(re.findall(r"[^\W\d_]{2,}", text)) < MIN_WORDS:
+        return f"no words: {text.strip()[:30]!r}"
     words = re.findall(r"[\w']+", text.lower())
     seen: dict[tuple[str, ...], int] = {}
     for gram in zip(words, words[1:], words[2:], strict=False):

@@ -201,6 +201,12 @@ def test_strip_controls_keeps_text() -> None:
         "I'm leaving, I'm leaving, I'm leaving, I'm leaving, I'm not",  # ditto, as pricing words
         "Reply.",
         "of the total amount, of the total amount, of the total amount, of the total amount",
+        # the local 135M model in the demo (pricing's customer_message, best-and-final round)
+        "cust_m_essag_m_c_m_c_m_c_m_c_m_c_m_c_m_c_m_c_m_c_m_c_m_c_m_c",
+        "5",  # ditto: the percent alone, no words
+        "customer_message",
+        "Great!!!!!!!!!!!!",
+        "nanananananananana offer",
     ],
 )
 def test_degenerate_model_text_never_reaches_the_customer(text: str) -> None:
@@ -211,6 +217,8 @@ def test_degenerate_model_text_never_reaches_the_customer(text: str) -> None:
 def test_a_short_real_reply_passes_the_degenerate_check() -> None:
     text = "We ship within two days, and returns are free of charge for thirty days."
     assert degenerate_text_problem(text) is None
+    for ok in ("Hi there!", "Sure, 5% off it is.", "Grüße aus Köln, gern!", "Sí, claro."):
+        assert degenerate_text_problem(ok) is None, ok
     assert safe_customer_message("Happy to help you today with a small gift.", 5).startswith(
         "Happy"
     )
