@@ -273,25 +273,31 @@ def test_audit_log_is_append_only_and_idempotent(tmp_path: Path) -> None:
     log.close()
 
 
-def test_a_ledger_from_before_superseded_by_is_migrated(tmp_path: Path) -> None:
+def _old_ledger(path: Path, extra_columns: str, status: str, nulls: int) -> None:
+    """An offers table as an older release wrote it, with one offer row."""
     import sqlite3
 
-    path = tmp_path / "ledger.sqlite"
     old = sqlite3.connect(path)
     old.execute(
         "CREATE TABLE offers (code TEXT PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT"
         " NULL, turn INTEGER NOT NULL, slot TEXT NOT NULL DEFAULT 'main', discount_percent REAL"
         " NOT NULL, cap_percent REAL NOT NULL, cart_value REAL NOT NULL, amount REAL NOT NULL,"
         " status TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_by"
-        " TEXT NULL, UNIQUE (session_id, turn, slot))"
+        f" TEXT NULL,{extra_columns} UNIQUE (session_id, turn, slot))"
     )
     old.execute(
         "INSERT INTO offers VALUES ('SGR-AAAAA-AAAAA', 'user_100', 's0', 1, 'main', 10, 20, 240,"
-        " 24, 'superseded', '2025-06-01T11:00:00.000000+00:00',"
-        " '2025-06-03T11:00:00.000000+00:00', NULL)"
+        f" 24, {status}, '2025-06-01T11:00:00.000000+00:00',"
+        f" '2025-06-03T11:00:00.000000+00:00', {', '.join(['NULL'] * nulls)})"
     )
     old.commit()
     old.close()
+
+
+def test_a_ledger_from_before_superseded_by_is_migrated(tmp_path: Path) -> None:
+
+    path = tmp_path / "ledger.sqlite"
+    _old_ledger(path, "", "'superseded'", 1)
     led = OfferLedger(path)
     try:
         assert led.get("SGR-AAAAA-AAAAA").superseded_by is None
@@ -342,25 +348,9 @@ def test_an_unknown_churn_band_or_stock_status_is_refused(ledger: OfferLedger, v
 
 
 def test_a_ledger_from_before_the_values_at_issue_is_migrated(tmp_path: Path) -> None:
-    import sqlite3
 
     path = tmp_path / "ledger.sqlite"
-    old = sqlite3.connect(path)
-    old.execute(
-        "CREATE TABLE offers (code TEXT PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT"
-        " NULL, turn INTEGER NOT NULL, slot TEXT NOT NULL DEFAULT 'main', discount_percent REAL"
-        " NOT NULL, cap_percent REAL NOT NULL, cart_value REAL NOT NULL, amount REAL NOT NULL,"
-        " status TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_by"
-        " TEXT NULL, superseded_by TEXT NULL, decided_at TEXT NULL,"
-        " UNIQUE (session_id, turn, slot))"
-    )
-    old.execute(
-        "INSERT INTO offers VALUES ('SGR-AAAAA-AAAAA', 'user_100', 's0', 1, 'main', 10, 20, 240,"
-        " 24, 'proposed', '2025-06-01T11:00:00.000000+00:00',"
-        " '2025-06-03T11:00:00.000000+00:00', NULL, NULL, NULL)"
-    )
-    old.commit()
-    old.close()
+    _old_ledger(path, " superseded_by TEXT NULL, decided_at TEXT NULL,", "'proposed'", 3)
     for _ in range(2):  # opening again finds the columns and adds nothing
         led = OfferLedger(path)
         led.close()
