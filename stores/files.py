@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ class DataFiles(NamedTuple):
     ledger: Path  # SQLite: the offer ledger (never touched by ``setup-data``)
 
 
+@lru_cache(maxsize=64)  # read on every store access of every turn: path joins add up
 def data_files(data_dir: Path | str) -> DataFiles:
     """The store files of ``data_dir``."""
     root = Path(data_dir)
