@@ -30,6 +30,7 @@ from langgraph.types import Command, StateSnapshot
 
 from graph.approval import ApprovalDecisionError, parse_decision
 from graph.builder import make_builder
+from graph.inline_executor import INLINE_KEY, install
 from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
@@ -129,6 +130,7 @@ class Negotiator:
         assert db is not None  # derived from data_dir by Settings
         self.leases = leases or SessionLeases(Path(db))
         self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=checkpointer)
+        self.inline_saves = install()
 
     @contextmanager
     def turn_lock(self, session: str) -> Iterator[None]:
@@ -156,6 +158,11 @@ class Negotiator:
     @staticmethod
     def _config(session: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": session}}
+
+    @staticmethod
+    def _run_config(session: str) -> dict[str, Any]:
+        # checkpoint saves in this thread: no pool per run (graph/inline_executor.py)
+        return {"configurable": {"thread_id": session, INLINE_KEY: True}}
 
     def _snapshot(self, session: str) -> StateSnapshot:
         return self.app.get_state(self._config(session))
@@ -270,7 +277,7 @@ class Negotiator:
     def _stream(self, payload: Any, session: str, user_id: str, progress: Progress | None) -> None:
         for mode, chunk in self.app.stream(
             payload,
-            self._config(session),
+            self._run_config(session),
             context=NegotiationContext(user_id=user_id),
             stream_mode=["tasks"],
             durability=self.services.settings.checkpoint_durability,
