@@ -30,6 +30,7 @@ from langgraph.types import Command, StateSnapshot
 
 from graph.approval import ApprovalDecisionError, parse_decision
 from graph.builder import make_builder
+from graph.inline_executor import INLINE_KEY, install
 from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
@@ -80,6 +81,7 @@ class TurnResult:
 
 
 BUSY_TIMEOUT_S = 30.0
+INTERRUPT = "__interrupt__"  # the key of a paused run's interrupts in a ``values`` chunk
 
 
 @contextmanager
@@ -115,6 +117,13 @@ def _approval_of(snap: StateSnapshot) -> dict[str, Any] | None:
     return None
 
 
+def _approval_in(interrupts: Any) -> dict[str, Any] | None:
+    """The approval request of a streamed ``__interrupt__`` value, if any."""
+    for intr in interrupts or ():
+        return dict(intr.value)
+    return None
+
+
 class Negotiator:
     """A compiled graph on a checkpointer, plus the checks a turn needs before it runs."""
 
@@ -129,6 +138,7 @@ class Negotiator:
         assert db is not None  # derived from data_dir by Settings
         self.leases = leases or SessionLeases(Path(db))
         self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=checkpointer)
+        self.inline_saves = install()
 
     @contextmanager
     def turn_lock(self, session: str) -> Iterator[None]:
@@ -156,6 +166,11 @@ class Negotiator:
     @staticmethod
     def _config(session: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": session}}
+
+    @staticmethod
+    def _run_config(session: str) -> dict[str, Any]:
+        # checkpoint saves in this thread: no pool per run (graph/inline_executor.py)
+        return {"configurable": {"thread_id": session, INLINE_KEY: True}}
 
     def _snapshot(self, session: str) -> StateSnapshot:
         return self.app.get_state(self._config(session))
@@ -267,16 +282,28 @@ class Negotiator:
         """The session's audit records, oldest first, from the append-only audit table."""
         return self.services.audit_log().session(session)
 
-    def _stream(self, payload: Any, session: str, user_id: str, progress: Progress | None) -> None:
+    def _stream(
+        self, payload: Any, session: str, user_id: str, progress: Progress | None
+    ) -> dict[str, Any] | None:
+        """Run the graph; the last ``values`` chunk (the state the run ended with), with the
+        run's ``__interrupt__`` when it paused; ``None`` if the run emitted none."""
+        last: dict[str, Any] | None = None
+        paused: Any = None
         for mode, chunk in self.app.stream(
             payload,
-            self._config(session),
+            self._run_config(session),
             context=NegotiationContext(user_id=user_id),
-            stream_mode=["tasks"],
+            stream_mode=["tasks", "values"],
             durability=self.services.settings.checkpoint_durability,
         ):
-            if progress and mode == "tasks" and "input" in chunk:
+            if mode == "values":
+                last = chunk
+                paused = chunk.get(INTERRUPT, paused)
+            elif progress and mode == "tasks" and "input" in chunk:
                 progress(NODE_LABELS.get(chunk["name"], chunk["name"]) + "…")
+        if last is not None and paused is not None:
+            last = {**last, INTERRUPT: paused}
+        return last
 
     def _run(
         self,
@@ -287,13 +314,19 @@ class Negotiator:
         before: dict[str, Any] | None = None,
     ) -> TurnResult:
         before = self.state(session) if before is None else before
-        n_msgs, n_audit = len(before.get("messages", [])), len(self.audit(session))
+        n_msgs = len(before.get("messages", []))
+        mark = self.services.audit_log().last_id(session)
         start = time.perf_counter()
-        self._stream(payload, session, user_id, progress)
+        last = self._stream(payload, session, user_id, progress)
         elapsed = time.perf_counter() - start
-        snap = self._snapshot(session)
-        values = dict(snap.values or {})
-        return self._result(session, user_id, values, _approval_of(snap), n_msgs, n_audit, elapsed)
+        if last is None:  # nothing streamed: read what the checkpoints hold
+            snap = self._snapshot(session)
+            values, approval = dict(snap.values or {}), _approval_of(snap)
+        else:  # the run's own final state: no second read of the checkpoints
+            values = dict(last)
+            approval = _approval_in(values.pop(INTERRUPT, ()))
+        audit = self.services.audit_log().session(session, after=mark)  # this run's records
+        return self._result(session, user_id, values, approval, n_msgs, audit, elapsed)
 
     def _result(
         self,
@@ -302,7 +335,7 @@ class Negotiator:
         values: dict[str, Any],
         approval: dict[str, Any] | None,
         n_msgs: int,
-        n_audit: int,
+        audit: list[dict[str, Any]],
         elapsed: float,
     ) -> TurnResult:
         new = values.get("messages", [])[n_msgs:]
@@ -331,7 +364,7 @@ class Negotiator:
             error=values.get("error"),
             status=status,
             approval=approval,
-            audit=self.audit(session)[n_audit:],
+            audit=audit,
             latency_s=elapsed,
         )
 

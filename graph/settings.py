@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     session_lease_s: float = Field(default=600.0, gt=0)  # a dead holder's lease expires
     session_wait_s: float = Field(default=0.0, ge=0)  # 0: a busy session fails at once
     checkpoint_durability: Durability = "sync"
+    # `langgraph dev`: how often its in-memory run queue looks for new runs (its own: 0.5 s)
+    dev_queue_poll_s: float = Field(default=0.02, gt=0)
 
     # negotiation strategy (graph/policy.py: the concession schedule)
     pricing_strategy: PricingStrategy = "schedule"  # "model": the model picks up to the cap

@@ -56,9 +56,19 @@ class AuditLog:
             )
         )
 
-    def session(self, session_id: str) -> list[dict[str, Any]]:
-        """The session's records, oldest first (each the stored dict)."""
-        return [json.loads(row["record"]) for row in self._db.all("audit_session", (session_id,))]
+    def session(self, session_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """The session's records, oldest first (each the stored dict); only those stored
+        after the row ``after`` (a :meth:`last_id`) when given."""
+        if after:
+            rows = self._db.all("audit_session_after", (session_id, after))
+        else:
+            rows = self._db.all("audit_session", (session_id,))
+        return [json.loads(row["record"]) for row in rows]
+
+    def last_id(self, session_id: str) -> int:
+        """The id of the session's newest row (0 if none): a mark for :meth:`session`."""
+        row = self._db.one("audit_last_id", (session_id,))
+        return int(row["last_id"]) if row is not None else 0
 
     def close(self) -> None:
         """Close the connection."""

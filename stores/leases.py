@@ -1,9 +1,10 @@
 """Session leases: one turn per session at a time, across threads and processes.
 
-A lease is a row of ``session_leases`` (in the checkpoint DB), taken inside ``BEGIN
-IMMEDIATE`` so that two takers are serialised by SQLite itself. A holder that dies leaves
-its row behind; the row stops counting when it expires, or at once when the holder was a
-process on this host that no longer exists (``kill -9`` of a CLI turn).
+A lease is a row of ``session_leases`` (in the checkpoint DB), taken by one upsert whose
+``WHERE`` only lets a free, expired or own row change (or, when a live-looking holder must be
+checked, inside ``BEGIN IMMEDIATE``), so that two takers are serialised by SQLite itself.
+A holder that dies leaves its row behind; the row stops counting when it expires, or at once
+when the holder was a process on this host that no longer exists (``kill -9`` of a CLI turn).
 """
 
 from __future__ import annotations
@@ -62,28 +63,29 @@ class SessionLeases:
     ) -> LeaseHolder | None:
         """Take the session's lease for ``holder``; ``None`` when taken, else who holds it."""
         moment = time.time() if now is None else now
+        mine = {
+            "session_id": session_id,
+            "holder": holder,
+            "host": self.host,
+            "pid": os.getpid(),
+            "expires_at": moment + ttl_s,
+        }
+        # Fast path, one autocommit statement: free, expired or already ours.
+        if self._db.run("leases_take", {**mine, "now": moment}):
+            return None
+        # Held until a later time: its holder may be a dead process of this host.
         with self._db.transaction() as db:
             row = db.one("leases_get", (session_id,))
             if row is not None:
                 current = LeaseHolder(row["holder"], row["host"], row["pid"], row["expires_at"])
                 if current.holder != holder and not self._stale(current, moment):
                     return current
-            db.run(
-                "leases_put",
-                {
-                    "session_id": session_id,
-                    "holder": holder,
-                    "host": self.host,
-                    "pid": os.getpid(),
-                    "expires_at": moment + ttl_s,
-                },
-            )
+            db.run("leases_put", mine)
         return None
 
     def release(self, session_id: str, holder: str) -> bool:
         """Give the lease back (only ``holder``'s own); ``False`` if it was not held."""
-        with self._db.transaction() as db:
-            return db.run("leases_release", (session_id, holder)) > 0
+        return self._db.run("leases_release", (session_id, holder)) > 0  # one statement: atomic
 
     def holder(self, session_id: str) -> LeaseHolder | None:
         """The current row of ``session_id`` (stale or not), if any."""

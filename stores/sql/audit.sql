@@ -33,3 +33,9 @@ SELECT * FROM audit_log WHERE session_id = ? ORDER BY turn, id;
 
 -- name: audit_since
 SELECT * FROM audit_log WHERE created_at >= ? ORDER BY id;
+
+-- name: audit_last_id
+SELECT COALESCE(MAX(id), 0) AS last_id FROM audit_log WHERE session_id = ?;
+
+-- name: audit_session_after
+SELECT * FROM audit_log WHERE session_id = ? AND id > ? ORDER BY turn, id;

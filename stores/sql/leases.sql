@@ -1,6 +1,7 @@
 -- Session leases (SQLite, in the checkpoint DB): one turn per session at a time, across
--- threads and processes. A row is taken inside BEGIN IMMEDIATE and deleted when the turn
--- ends; a holder that died leaves a row that expires (or is taken over on the same host).
+-- threads and processes. A row is taken by one upsert (leases_take), or inside BEGIN IMMEDIATE
+-- when its holder must be checked, and deleted when the turn ends; a holder that died leaves a
+-- row that expires (or is taken over on the same host).
 
 -- name: leases_schema
 CREATE TABLE IF NOT EXISTS session_leases (
@@ -20,3 +21,13 @@ VALUES (:session_id, :holder, :host, :pid, :expires_at);
 
 -- name: leases_release
 DELETE FROM session_leases WHERE session_id = ? AND holder = ?;
+
+-- name: leases_take
+-- One statement, one write: takes a free, expired or own lease. 0 rows changed: it is held
+-- (by time); the caller then checks, in a transaction, whether its holder is dead.
+INSERT INTO session_leases (session_id, holder, host, pid, expires_at)
+VALUES (:session_id, :holder, :host, :pid, :expires_at)
+ON CONFLICT (session_id) DO UPDATE SET
+    holder = excluded.holder, host = excluded.host, pid = excluded.pid,
+    expires_at = excluded.expires_at
+WHERE session_leases.holder = excluded.holder OR session_leases.expires_at <= :now;

@@ -110,9 +110,16 @@ def _wait_up(proc: subprocess.Popen[bytes], log: Path, port: int) -> str:
 
 @contextlib.contextmanager
 def langgraph_dev(
-    workdir: Path, llm_url: str, data_dir: Path, checkpoint_db: Path, jobs: int
+    workdir: Path,
+    llm_url: str,
+    data_dir: Path,
+    checkpoint_db: Path,
+    jobs: int,
+    extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """``langgraph dev --n-jobs-per-worker jobs`` on a free port; yields its URL."""
+    """``langgraph dev --n-jobs-per-worker jobs --allow-blocking`` on a free port; yields its
+    URL. ``extra_env``/``extra_args`` go to the server (e.g. ``SGR_DEV_QUEUE_POLL_S``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for name in ("langgraph.json", "graph"):
         link = workdir / name
@@ -130,6 +137,7 @@ def langgraph_dev(
         SGR_VERIFY_CONSTRAINT="false",
         SGR_DATA_DIR=str(data_dir),
         SGR_CHECKPOINT_DB=str(checkpoint_db),
+        **(extra_env or {}),
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -137,6 +145,10 @@ def langgraph_dev(
                 *(sys.executable, "-m", "langgraph_cli", "dev", "--no-browser", "--no-reload"),
                 *("--host", "127.0.0.1", "--port", str(port), "--config", "langgraph.json"),
                 *("--n-jobs-per-worker", str(jobs)),
+                # no blockbuster: it wraps every blocking call of every node thread to catch
+                # blocking I/O on the event loop (a dev check; deployments do not run it)
+                "--allow-blocking",
+                *extra_args,
             ],
             cwd=workdir,
             env=env,
