@@ -15,17 +15,10 @@ the repo root would mix the test's threads into a developer's Studio data and ra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import re
-import selectors
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +32,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
+from graph.bench.perf.servers import child_env, free_port, read_ready_url, stop, wait_until_up
 from graph.settings import Settings
 from graph.studio import sqlite_checkpointer
 from stores.seed import generate
@@ -52,39 +46,9 @@ USER = "user_100"  # cap 20%; approval above 15% or above 100.00
 FAKE_START_TIMEOUT_S = 20.0
 SERVER_START_TIMEOUT_S = 90.0
 RUN_TIMEOUT_S = 60.0  # HTTP timeout of every SDK call (runs.wait included)
-STOP_TIMEOUT_S = 15.0
 LOG_TAIL_CHARS = 20_000
 
-_API_URL = re.compile(r"API:\s*(?:\x1b\[[0-9;]*m)?(http://[^\s\x1b]+)")
-
-
 # --------------------------------------------------------------------------- processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM the process group (it was started in its own session), then SIGKILL."""
-    if proc.poll() is None:
-        for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    # The group may outlive its leader (a grandchild): make sure nothing is left.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def _tail(path: Path) -> str:
@@ -93,13 +57,6 @@ def _tail(path: Path) -> str:
     except OSError as e:
         return f"<cannot read {path}: {e}>"
     return text[-LOG_TAIL_CHARS:]
-
-
-def _child_env(**extra: str) -> dict[str, str]:
-    """This environment without inherited ``SGR_*`` settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGR_")}
-    env.update(PYTHONUNBUFFERED="1", **extra)
-    return env
 
 
 @dataclass
@@ -139,32 +96,19 @@ def fake_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLLM]:
                 *("--host", "127.0.0.1", "--port", "0", "--version", "0.32.0"),
             ],
             cwd=REPO,
-            env=_child_env(),
+            env=child_env(),
             stdout=subprocess.PIPE,
             stderr=err,
             start_new_session=True,
         )
     try:
-        assert proc.stdout is not None
-        line = b""
-        deadline = time.monotonic() + FAKE_START_TIMEOUT_S
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while not line.endswith(b"\n") and time.monotonic() < deadline:
-                if not sel.select(timeout=0.5):
-                    if proc.poll() is not None:
-                        break
-                    continue
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                line += chunk
-        text = line.decode(errors="replace").strip()
-        if not text.startswith("READY "):
-            pytest.fail(f"fake LLM did not start (got {text!r}):\n{_tail(log)}")
-        yield FakeLLM(url=text.split(maxsplit=1)[1], log=log)
+        try:
+            url = read_ready_url(proc, log, FAKE_START_TIMEOUT_S)
+        except RuntimeError as e:
+            pytest.fail(f"{e}\n{_tail(log)}")
+        yield FakeLLM(url=url, log=log)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @dataclass
@@ -181,25 +125,6 @@ class Studio:
         return self.data_dir / "checkpoints.sqlite"  # Settings' default for SGR_DATA_DIR
 
 
-def _wait_until_up(proc: subprocess.Popen[bytes], log: Path, port: int) -> str:
-    """The server's URL once ``/ok`` answers (bounded by ``SERVER_START_TIMEOUT_S``)."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    url = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{_tail(log)}")
-        # The server silently moves to another port if ours was taken meanwhile.
-        m = _API_URL.search(_tail(log))
-        url = m.group(1).rstrip("/") if m else url
-        try:
-            if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"langgraph dev not up after {SERVER_START_TIMEOUT_S:g}s:\n{_tail(log)}")
-
-
 @pytest.fixture
 def studio(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[Studio]:
     """``langgraph dev`` on a free port over freshly seeded stores (one server per test)."""
@@ -210,8 +135,8 @@ def studio(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[Studio]:
     for name in ("langgraph.json", "graph"):
         (workdir / name).symlink_to(REPO / name)
     log = tmp_path / "langgraph_dev.log"
-    port = _free_port()
-    env = _child_env(
+    port = free_port()
+    env = child_env(
         LANGGRAPH_CLI_NO_ANALYTICS="1",
         LANGGRAPH_NO_VERSION_CHECK="true",
         LANGSMITH_TRACING="false",
@@ -234,11 +159,14 @@ def studio(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[Studio]:
             start_new_session=True,
         )
     try:
-        url = _wait_until_up(proc, log, port)
+        try:
+            url = wait_until_up(proc, log, port, SERVER_START_TIMEOUT_S)
+        except RuntimeError as e:
+            pytest.fail(f"{e}\n{_tail(log)}")
         client = get_sync_client(url=url, api_key=None, timeout=RUN_TIMEOUT_S)
         yield Studio(url=url, client=client, data_dir=data_dir, log=log)
     finally:
-        _stop(proc)
+        stop(proc)
         # pytest shows this only for a failing test ("Captured stdout teardown").
         print(f"---- langgraph dev log ({log}) ----\n{_tail(log)}")
         print(f"---- fake LLM log ({fake_llm.log}) ----\n{_tail(fake_llm.log)}")

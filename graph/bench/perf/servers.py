@@ -3,7 +3,8 @@
 Each runs in its own process group on a free loopback port and is stopped (SIGTERM, then
 SIGKILL) when its context exits. ``langgraph dev`` runs in a scratch directory linking to the
 repo's ``langgraph.json`` and ``graph/`` (its in-memory runtime writes ``.langgraph_api/``
-into the working directory).
+into the working directory). The process primitives (:func:`free_port`, :func:`child_env`,
+:func:`stop`, :func:`read_ready_url`, :func:`wait_until_up`) also serve the Studio tests.
 """
 
 from __future__ import annotations
@@ -34,18 +35,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env(**extra: str) -> dict[str, str]:
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment without inherited ``SGR_*`` settings, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGR_")}
     env.update(PYTHONUNBUFFERED="1", **extra)
     return env
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left."""
+    """SIGTERM the process group (started in its own session), then SIGKILL whatever is
+    left (a grandchild may outlive the leader); closes its stdout pipe."""
     if proc.poll() is None:
         for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
             try:
                 proc.wait(timeout=grace)
                 break
@@ -53,6 +58,30 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
                 continue
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def read_ready_url(proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> str:
+    """The URL of a fake server's first stdout line ``READY <url>``; ``RuntimeError`` (with
+    the tail of ``log``) if it exits or says nothing else within ``timeout_s``."""
+    assert proc.stdout is not None
+    line = b""
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n") and time.monotonic() < deadline:
+            if sel.select(timeout=0.5):
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                line += chunk
+            elif proc.poll() is not None:
+                break
+    text = line.decode(errors="replace").strip()
+    if not text.startswith("READY "):
+        raise RuntimeError(f"fake LLM did not start: {text!r} {log.read_text()[-2000:]}")
+    return text.split(maxsplit=1)[1]
 
 
 @contextlib.contextmanager
@@ -62,50 +91,37 @@ def fake_llm(latency: float, log: Path) -> Iterator[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "graph.bench.perf.fake_llm", "--latency", str(latency)],
             cwd=REPO,
-            env=_env(),
+            env=child_env(),
             stdout=subprocess.PIPE,
             stderr=err,
             start_new_session=True,
         )
     try:
-        assert proc.stdout is not None
-        line = b""
-        deadline = time.monotonic() + 30
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while not line.endswith(b"\n") and time.monotonic() < deadline:
-                if sel.select(timeout=0.5):
-                    chunk = os.read(proc.stdout.fileno(), 4096)
-                    if not chunk:
-                        break
-                    line += chunk
-                elif proc.poll() is not None:
-                    break
-        text = line.decode(errors="replace").strip()
-        if not text.startswith("READY "):
-            raise RuntimeError(f"fake LLM did not start: {text!r} {log.read_text()[-2000:]}")
-        yield text.split(maxsplit=1)[1]
+        yield read_ready_url(proc, log, 30.0)
     finally:
         stop(proc)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
-def _wait_up(proc: subprocess.Popen[bytes], log: Path, port: int) -> str:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_until_up(
+    proc: subprocess.Popen[bytes], log: Path, port: int, timeout_s: float = START_TIMEOUT_S
+) -> str:
+    """The URL of a ``langgraph dev`` once ``/ok`` answers; ``RuntimeError`` (with the tail of
+    ``log``) if it exits or is not up within ``timeout_s``. The server silently moves to
+    another port if ours was taken meanwhile: the URL is read from its log."""
+    deadline = time.monotonic() + timeout_s
     url = f"http://127.0.0.1:{port}"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"langgraph dev exited: {log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"langgraph dev exited with {proc.returncode}: {log.read_text()[-3000:]}"
+            )
         m = _API_URL.search(log.read_text(errors="replace"))
         url = m.group(1).rstrip("/") if m else url
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
                 return url
         time.sleep(0.5)
-    raise RuntimeError(
-        f"langgraph dev not up after {START_TIMEOUT_S:g}s: {log.read_text()[-3000:]}"
-    )
+    raise RuntimeError(f"langgraph dev not up after {timeout_s:g}s: {log.read_text()[-3000:]}")
 
 
 @contextlib.contextmanager
@@ -127,7 +143,7 @@ def langgraph_dev(
             link.symlink_to(REPO / name)
     log = workdir / "langgraph_dev.log"
     port = free_port()
-    env = _env(
+    env = child_env(
         LANGGRAPH_CLI_NO_ANALYTICS="1",
         LANGGRAPH_NO_VERSION_CHECK="true",
         LANGSMITH_TRACING="false",
@@ -158,6 +174,6 @@ def langgraph_dev(
             start_new_session=True,
         )
     try:
-        yield _wait_up(proc, log, port)
+        yield wait_until_up(proc, log, port)
     finally:
         stop(proc)
