@@ -230,12 +230,20 @@ def asks_concession(message: str, lexicon: Lexicon, state: NegotiationState) -> 
     return _has_cue(normalise(message).split(), cues)
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _numbers(pattern: re.Pattern[str], message: str) -> set[float]:
+    """The numbers ``pattern`` finds in ``message`` (a decimal comma read as a point)."""
+    return {float(n.replace(",", ".")) for n in pattern.findall(message)}
+
+
 _PERCENT_ASK = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:%|percent)", re.IGNORECASE)
 
 
 def stated_percent(message: str) -> float | None:
     """The one percent the message states ("25%", "12,5 percent"); ``None`` if none or several."""
-    found = {float(n.replace(",", ".")) for n in _PERCENT_ASK.findall(message)}
+    found = _numbers(_PERCENT_ASK, message)
     return found.pop() if len(found) == 1 else None
 
 
@@ -274,9 +282,6 @@ def final_reply(state: NegotiationState) -> str:
     return "I'm not able to offer a discount on this order."
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-
-
 def grounded_ask(percent: float | None, message: str) -> float | None:
     """The model's ``requested_percent`` if the message states that number, else ``None``.
 
@@ -285,7 +290,7 @@ def grounded_ask(percent: float | None, message: str) -> float | None:
     """
     if percent is None:
         return None
-    stated = {float(n.replace(",", ".")) for n in _NUMBER.findall(message)}
+    stated = _numbers(_NUMBER, message)
     if percent in stated:
         return percent
     return next((n for n in sorted(stated) if math.floor(n) == percent), None)
@@ -421,13 +426,14 @@ def make_router(services: Services):
 
         action = step.decision.decision
         update = {**reset, "route": action.action, "audit": step.audit}
+        lexicon = lexicon_for(s)
         if isinstance(action, Respond):
             update["reply"] = safe_reply(action.reply)  # the guard: no codes, promises, figures
-            if "negotiate" not in actions and asks_concession(text, lexicon_for(s), state):
+            if "negotiate" not in actions and asks_concession(text, lexicon, state):
                 update["reply"] = final_reply(state)  # the rounds are spent: code says so
         elif isinstance(action, Negotiate):
             problem = grounding_problem(
-                action.quote, text, lexicon_for(s), offer_stands=bool(state.get("standing_offer"))
+                action.quote, text, lexicon, offer_stands=bool(state.get("standing_offer"))
             )
             if problem:
                 log.info("ungrounded negotiate demoted to respond: %s", problem)
@@ -435,11 +441,11 @@ def make_router(services: Services):
                 return {**update, "route": "respond", "reply": UNGROUNDED_REPLY, "audit": [rec]}
             update["requested_percent"] = grounded_ask(action.requested_percent, text)
         elif isinstance(action, AcceptOffer):
-            problem = acceptance_problem(text, lexicon_for(s))
+            problem = acceptance_problem(text, lexicon)
             if problem:
                 log.info("ungrounded accept_offer demoted: %s", problem)
                 rec = {**step.audit[-1], "policy": {"grounding": problem}}
-                if "negotiate" in actions and asks_concession(text, lexicon_for(s), state):
+                if "negotiate" in actions and asks_concession(text, lexicon, state):
                     # the customer pushes for more: a counter-offer round, priced by code
                     ask = stated_percent(text)
                     return {

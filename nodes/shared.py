@@ -158,7 +158,7 @@ PLACEHOLDERS = frozenset(
     {"answer", "reply", "response", "message", "text", "string", "none", "null", "n/a", "..."}
 )
 MAX_PHRASE_REPEATS = 2  # the same three words a third time: a decoding loop
-MIN_WORDS = 1  # a customer message says something in words, not only "2.5"
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a customer message says something in words, not "2.5"
 _IDENTIFIER = re.compile(r"\w+_\w*")  # "cust_m_essag_m_c": a field name echoed and mangled
 _RUN = re.compile(r"(\S{1,6}?)\1{4,}")  # "m_c_m_c_m_c_m_c_m_c": a short chunk looping
 
@@ -172,7 +172,7 @@ def degenerate_text_problem(text: str) -> str | None:
         found = pattern.search(text)
         if found:
             return f"{name} {found.group(0)[:30]!r}"
-    if len(re.findall(r"[^\W\d_]{2,}", text)) < MIN_WORDS:
+    if not _WORD.search(text):
         return f"no words: {text.strip()[:30]!r}"
     words = re.findall(r"[\w']+", text.lower())
     seen: dict[tuple[str, ...], int] = {}
