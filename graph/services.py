@@ -12,7 +12,6 @@ import httpx
 
 from graph.settings import Settings, get_settings
 from graph.sgr_client import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_dialect
-from stores.files import DataFiles, data_files
 
 if TYPE_CHECKING:
     from stores.audit import AuditLog
@@ -82,16 +81,6 @@ class Services:
     llm_factory: Callable[[Settings], StructuredLLM] = build_structured_llm
     _llm: StructuredLLM | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _files: tuple[object, DataFiles] | None = None
-
-    def _data_files(self) -> DataFiles:
-        """The store paths of ``settings.data_dir``, built once (a node asks several times a
-        turn); built again if ``settings`` or its data dir is replaced."""
-        key = (id(self.settings), self.settings.data_dir)
-        cached = self._files
-        if cached is None or cached[0] != key:
-            cached = self._files = (key, data_files(self.settings.data_dir))
-        return cached[1]
 
     @classmethod
     def with_llm(cls, llm: StructuredLLM, settings: Settings | None = None) -> Services:
@@ -109,17 +98,16 @@ class Services:
         """The process-wide feature store of the data dir."""
         from stores.features import get_feature_store
 
-        files = self._data_files()
-        return get_feature_store(files.hot, files.cold)
+        return get_feature_store(self.settings.hot_db, self.settings.cold_db)
 
     def audit_log(self) -> AuditLog:
         """The process-wide audit trail (append-only, beside the ledger)."""
         from stores.audit import get_audit_log
 
-        return get_audit_log(self._data_files().ledger)
+        return get_audit_log(self.settings.ledger_db)
 
     def ledger(self) -> OfferLedger:
         """The process-wide offer ledger of the data dir."""
         from stores.ledger import get_ledger
 
-        return get_ledger(self._data_files().ledger)
+        return get_ledger(self.settings.ledger_db)
