@@ -12,6 +12,7 @@ import re
 import socket
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,36 @@ def srv() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
+@contextmanager
+def seeded_cli(
+    tmp_path: Path,
+    srv: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+) -> Iterator[tuple[Cli, Result]]:
+    """A ``Cli`` on a tmp data dir and the fake, no inherited ``SGR_*`` but ``env``;
+    ``setup-data`` already run (its result beside the runner). Stores reset afterwards."""
+    for key in list(os.environ):
+        if key.startswith("SGR_"):
+            monkeypatch.delenv(key)
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("SGR_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SGR_LLM_BASE_URL", srv.url)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runner = Cli(data_dir, srv, monkeypatch, capsys)
+    get_settings.cache_clear()
+    try:
+        r = runner("setup-data")
+        assert r.code == 0, r.err
+        yield runner, r
+    finally:
+        get_settings.cache_clear()
+        reset_feature_stores()
+        reset_ledgers()
+
+
 @pytest.fixture
 def cli(
     tmp_path: Path,
@@ -122,25 +153,13 @@ def cli(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     """Env pointing at a tmp data dir and the fake; ``setup-data`` already run."""
-    for key in list(os.environ):
-        if key.startswith("SGR_"):
-            monkeypatch.delenv(key)
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("SGR_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("SGR_LLM_BASE_URL", srv.url)
-    monkeypatch.setenv("SGR_VERIFY_CONSTRAINT", "false")
-    monkeypatch.setenv("SGR_PRICING_STRATEGY", "model")  # these tests script the percent
-    runner = Cli(data_dir, srv, monkeypatch, capsys)
-    get_settings.cache_clear()
-    try:
-        r = runner("setup-data")
-        assert r.code == 0, r.err
-        assert "wrote 10 users" in r.out
+    env = {
+        "SGR_VERIFY_CONSTRAINT": "false",
+        "SGR_PRICING_STRATEGY": "model",  # these tests script the percent
+    }
+    with seeded_cli(tmp_path, srv, monkeypatch, capsys, env) as (runner, setup):
+        assert "wrote 10 users" in setup.out
         yield runner
-    finally:
-        get_settings.cache_clear()
-        reset_feature_stores()
-        reset_ledgers()
 
 
 def negotiate(cli: Cli, session: str, percent: float, user: str = "user_100") -> Result:

@@ -16,13 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from graph.settings import get_settings
 from nodes.shared import FALLBACK_REPLY
-from stores.features import reset_feature_stores
-from stores.ledger import reset_ledgers
 from tests.fake_openai import FAULT_MODES, FakeOpenAIServer
 from tests.fakes import price, route
-from tests.test_cli import Cli, Result
+from tests.test_cli import Cli, Result, seeded_cli
 
 pytestmark = pytest.mark.reliability
 
@@ -52,22 +49,8 @@ def cli(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
-    for key in list(os.environ):
-        if key.startswith("SGR_"):
-            monkeypatch.delenv(key)
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("SGR_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("SGR_LLM_BASE_URL", srv.url)
-    for key, value in FAST_FAULTS.items():
-        monkeypatch.setenv(key, value)
-    runner = Cli(data_dir, srv, monkeypatch, capsys)
-    try:
-        assert runner("setup-data").code == 0
+    with seeded_cli(tmp_path, srv, monkeypatch, capsys, FAST_FAULTS) as (runner, _):
         yield runner
-    finally:
-        get_settings.cache_clear()
-        reset_feature_stores()
-        reset_ledgers()
 
 
 def assert_clean_fallback(r: Result) -> dict:
