@@ -32,7 +32,14 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from graph.bench.perf.servers import child_env, free_port, read_ready_url, stop, wait_until_up
+from graph.bench.perf.servers import (
+    child_env,
+    free_port,
+    read_ready_url,
+    start_langgraph_dev,
+    stop,
+    wait_until_up,
+)
 from graph.settings import Settings
 from graph.studio import sqlite_checkpointer
 from stores.seed import generate
@@ -130,34 +137,15 @@ def studio(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[Studio]:
     """``langgraph dev`` on a free port over freshly seeded stores (one server per test)."""
     data_dir = tmp_path / "data"
     generate(data_dir, users=10)
-    workdir = tmp_path / "server"
-    workdir.mkdir()
-    for name in ("langgraph.json", "graph"):
-        (workdir / name).symlink_to(REPO / name)
     log = tmp_path / "langgraph_dev.log"
     port = free_port()
-    env = child_env(
-        LANGGRAPH_CLI_NO_ANALYTICS="1",
-        LANGGRAPH_NO_VERSION_CHECK="true",
-        LANGSMITH_TRACING="false",
-        SGR_LLM_BASE_URL=fake_llm.url,
-        SGR_DATA_DIR=str(data_dir),
-        SGR_VERIFY_CONSTRAINT="false",
-        SGR_PRICING_STRATEGY="model",  # these tests script the percent
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "langgraph_cli", "dev", "--no-browser", "--no-reload"),
-                *("--host", "127.0.0.1", "--port", str(port), "--config", "langgraph.json"),
-            ],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    env = {
+        "SGR_LLM_BASE_URL": fake_llm.url,
+        "SGR_DATA_DIR": str(data_dir),
+        "SGR_VERIFY_CONSTRAINT": "false",
+        "SGR_PRICING_STRATEGY": "model",  # these tests script the percent
+    }
+    proc = start_langgraph_dev(tmp_path / "server", log, port, env)
     try:
         try:
             url = wait_until_up(proc, log, port, SERVER_START_TIMEOUT_S)

@@ -4,7 +4,8 @@ Each runs in its own process group on a free loopback port and is stopped (SIGTE
 SIGKILL) when its context exits. ``langgraph dev`` runs in a scratch directory linking to the
 repo's ``langgraph.json`` and ``graph/`` (its in-memory runtime writes ``.langgraph_api/``
 into the working directory). The process primitives (:func:`free_port`, :func:`child_env`,
-:func:`stop`, :func:`read_ready_url`, :func:`wait_until_up`) also serve the Studio tests.
+:func:`stop`, :func:`read_ready_url`, :func:`start_langgraph_dev`,
+:func:`wait_until_up`) also serve the Studio tests.
 """
 
 from __future__ import annotations
@@ -124,6 +125,39 @@ def wait_until_up(
     raise RuntimeError(f"langgraph dev not up after {timeout_s:g}s: {log.read_text()[-3000:]}")
 
 
+def start_langgraph_dev(
+    workdir: Path, log: Path, port: int, env: dict[str, str], *args: str
+) -> subprocess.Popen[bytes]:
+    """``langgraph dev`` (no browser, no reload, offline) on ``127.0.0.1:port`` in its own
+    process group, run in ``workdir`` linked to the repo's ``langgraph.json`` and ``graph/``,
+    its output in ``log``; ``env`` (``SGR_*``) and ``args`` go to the server."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("langgraph.json", "graph"):
+        link = workdir / name
+        if not link.exists():
+            link.symlink_to(REPO / name)
+    full_env = child_env(
+        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGGRAPH_NO_VERSION_CHECK="true",
+        LANGSMITH_TRACING="false",
+        **env,
+    )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "langgraph_cli", "dev", "--no-browser", "--no-reload"),
+                *("--host", "127.0.0.1", "--port", str(port), "--config", "langgraph.json"),
+                *args,
+            ],
+            cwd=workdir,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @contextlib.contextmanager
 def langgraph_dev(
     workdir: Path,
@@ -136,43 +170,28 @@ def langgraph_dev(
 ) -> Iterator[str]:
     """``langgraph dev --n-jobs-per-worker jobs --allow-blocking`` on a free port; yields its
     URL. ``extra_env``/``extra_args`` go to the server (e.g. ``SGR_DEV_QUEUE_POLL_S``)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("langgraph.json", "graph"):
-        link = workdir / name
-        if not link.exists():
-            link.symlink_to(REPO / name)
     log = workdir / "langgraph_dev.log"
     port = free_port()
-    env = child_env(
-        LANGGRAPH_CLI_NO_ANALYTICS="1",
-        LANGGRAPH_NO_VERSION_CHECK="true",
-        LANGSMITH_TRACING="false",
-        SGR_LLM_BASE_URL=llm_url,
-        SGR_LLM_MODEL="bench-model",
-        SGR_STRUCTURED_OUTPUT="structured_outputs",
-        SGR_VERIFY_CONSTRAINT="false",
-        SGR_DATA_DIR=str(data_dir),
-        SGR_CHECKPOINT_DB=str(checkpoint_db),
+    env = {
+        "SGR_LLM_BASE_URL": llm_url,
+        "SGR_LLM_MODEL": "bench-model",
+        "SGR_STRUCTURED_OUTPUT": "structured_outputs",
+        "SGR_VERIFY_CONSTRAINT": "false",
+        "SGR_DATA_DIR": str(data_dir),
+        "SGR_CHECKPOINT_DB": str(checkpoint_db),
         **(extra_env or {}),
+    }
+    proc = start_langgraph_dev(
+        workdir,
+        log,
+        port,
+        env,
+        *("--n-jobs-per-worker", str(jobs)),
+        # no blockbuster: it wraps every blocking call of every node thread to catch
+        # blocking I/O on the event loop (a dev check; deployments do not run it)
+        "--allow-blocking",
+        *extra_args,
     )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "langgraph_cli", "dev", "--no-browser", "--no-reload"),
-                *("--host", "127.0.0.1", "--port", str(port), "--config", "langgraph.json"),
-                *("--n-jobs-per-worker", str(jobs)),
-                # no blockbuster: it wraps every blocking call of every node thread to catch
-                # blocking I/O on the event loop (a dev check; deployments do not run it)
-                "--allow-blocking",
-                *extra_args,
-            ],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
         yield wait_until_up(proc, log, port)
     finally:
