@@ -194,23 +194,24 @@ class OfferLedger:
             raise ValueError(f"churn_band must be one of {CHURN_BANDS}, not {churn_band!r}")
         if inventory is not None and inventory not in INVENTORY_STATUSES:
             raise ValueError(f"inventory must be one of {INVENTORY_STATUSES}, not {inventory!r}")
-        moment = utc_now(now)
-        values = {
-            "user_id": user_id,
-            "session_id": session_id,
-            "turn": turn,
-            "slot": slot,
-            "discount_percent": discount_percent,
-            "cap_percent": cap_percent,
-            "cart_value": cart_value,
-            "amount": discount_amount(cart_value, discount_percent),
-            "status": status,
-            "created_at": to_text(moment),
-            "expires_at": to_text(moment + timedelta(hours=ttl_hours)),
-            "churn_band": churn_band,
-            "inventory": inventory,
-        }
         with self._db.transaction() as db:
+            # read the clock holding the write lock: stamps follow the commit order
+            moment = utc_now(now)
+            values = {
+                "user_id": user_id,
+                "session_id": session_id,
+                "turn": turn,
+                "slot": slot,
+                "discount_percent": discount_percent,
+                "cap_percent": cap_percent,
+                "cart_value": cart_value,
+                "amount": discount_amount(cart_value, discount_percent),
+                "status": status,
+                "created_at": to_text(moment),
+                "expires_at": to_text(moment + timedelta(hours=ttl_hours)),
+                "churn_band": churn_band,
+                "inventory": inventory,
+            }
             db.run("ledger_expire_due", (to_text(moment),))
             existing = _offer(db.one("ledger_by_session_turn", (session_id, turn, slot)))
             if existing is not None:
@@ -236,8 +237,8 @@ class OfferLedger:
 
         Acceptance closes the customer's other live offers (a pending proposal included).
         """
-        moment = utc_now(now)
         with self._db.transaction() as db:
+            moment = utc_now(now)  # holding the write lock, as in propose
             db.run("ledger_expire_due", (to_text(moment),))
             offer = self.get(code)
             reason = _refusal(offer, user_id, moment)
@@ -271,8 +272,8 @@ class OfferLedger:
         """
         if not decided_by.strip():
             raise ValueError("decided_by is required")
-        moment = utc_now(now)
         with self._db.transaction() as db:
+            moment = utc_now(now)  # holding the write lock, as in propose
             db.run("ledger_expire_due", (to_text(moment),))
             offer = self.get(code)
             if offer is None:
@@ -312,8 +313,8 @@ class OfferLedger:
 
         Only an ``approval_pending`` row changes; the stored row is returned either way.
         """
-        moment = utc_now(now)
         with self._db.transaction() as db:
+            moment = utc_now(now)  # holding the write lock, as in propose
             if db.run("ledger_withdraw", {"code": code, "now": to_text(moment)}):
                 log.info("pending offer %s withdrawn", code)
             return _offer(db.one("ledger_get", (code,)))

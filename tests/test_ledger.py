@@ -364,3 +364,43 @@ def test_a_ledger_from_before_the_values_at_issue_is_migrated(tmp_path: Path) ->
         assert led.violations(now=NOW) == []
     finally:
         led.close()
+
+
+def test_an_offer_is_stamped_when_it_holds_the_write_lock(tmp_path: Path, monkeypatch) -> None:
+    # Seen in CI (4 processes racing): a proposer read the clock, waited for the write lock
+    # while another committed a newer-stamped offer, then superseded it with its older stamp
+    # ("never_lower: … closed by older …, not accepted"). The time is read inside the
+    # transaction now, so stamps follow the commit order.
+    import contextlib
+    import threading
+
+    import stores.ledger as ledger_module
+    from stores.errors import OfferRefusedError
+
+    real = ledger_module.utc_now
+    first_read, other_done = threading.Event(), threading.Event()
+
+    def slow_clock(now=None):
+        moment = real(now)
+        if threading.current_thread().name == "first" and not first_read.is_set():
+            first_read.set()
+            other_done.wait(timeout=1.0)  # with the fix this thread holds the lock: time out
+        return moment
+
+    monkeypatch.setattr(ledger_module, "utc_now", slow_clock)
+    path = tmp_path / "ledger.sqlite"
+    a, b = OfferLedger(path), OfferLedger(path)
+    try:
+        first = threading.Thread(
+            target=lambda: _propose(a, "s1", discount_percent=7.0, now=None), name="first"
+        )
+        first.start()
+        assert first_read.wait(timeout=5)
+        with contextlib.suppress(OfferRefusedError):  # 7% committed first: 6% is refused
+            _propose(b, "s2", discount_percent=6.0, now=None)
+        other_done.set()
+        first.join(timeout=10)
+        assert a.violations() == []
+    finally:
+        a.close()
+        b.close()
