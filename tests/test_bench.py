@@ -69,6 +69,9 @@ def test_bench_tiny_json_shape_and_figures(
     conc = r["concurrency"]
     _check_levels(conc["in_process"], conc["latency_s"])
     assert [lv["sessions"] for lv in conc["in_process"]] == [1, 3]
+    # the baseline: a bare graph of the runner's shape, same sessions, turns and durability
+    _check_levels([conc["bare_graph"]], conc["latency_s"])
+    assert conc["bare_graph"]["sessions"] == 3 and conc["bare_graph"]["durability"] == "sync"
     assert conc["api_server"] == {"skipped": "--no-api"}
 
     tok = r["tokens"]
@@ -77,8 +80,11 @@ def test_bench_tiny_json_shape_and_figures(
     assert tok["seed_total"] > 0 and "estimate" in tok["tokenizer"]
     assert r["endpoint"] == {"skipped": "no --endpoint given"}
 
-    figures = [row[0] for row in rows(r)]
+    table = rows(r)
+    figures = [row[0] for row in table]
     assert any(f.startswith("lookup p50") for f in figures)
+    top = next(row for row in table if row[0].startswith("in_process 3 sessions"))
+    assert "bare LangGraph graph" in top[2]
     assert any(f.startswith("overhead graph, durability=sync") for f in figures)
 
 
@@ -111,3 +117,6 @@ def test_bench_tiny_through_langgraph_dev(
     conc = r["concurrency"]
     _check_levels(conc["api_server"], conc["latency_s"])
     assert conc["api_jobs_per_worker"] == 20
+    # the same server also serves the bare graph (the bench's langgraph.json adds it)
+    _check_levels([conc["api_bare_graph"]], conc["latency_s"])
+    assert conc["api_bare_graph"]["sessions"] == 3

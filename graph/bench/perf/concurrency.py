@@ -6,6 +6,10 @@ throughput ``sessions / (2 * latency)`` turns/s.
 
 * in-process: threads over ``open_negotiator`` (the CLI's runner), in ``procs`` processes
   (sessions sharded by process, each process its own checkpoint file, one shared ledger);
+* LangGraph's ceiling (the baseline of the in-process levels): a bare graph of the same shape
+  (four nodes in a line, the first and third sleeping ``latency`` like the two LLM calls, no
+  other work) on the runner's checkpointer with the same durability, the same threads and
+  turns: what LangGraph alone reaches on this machine in the same run;
 * API server: ``langgraph dev --n-jobs-per-worker N`` (``servers`` of them, sessions sharded,
   each its own checkpoint file) against the fake LLM over HTTP, driven by ``langgraph-sdk``.
 """
@@ -20,10 +24,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from graph.bench.perf.common import MESSAGE, bench_settings, pct, say
+from graph.bench.perf.common import (
+    BARE_GRAPH_ID,
+    BARE_LLM_NODES,
+    BARE_SHAPE,
+    MESSAGE,
+    bare_graph,
+    bench_settings,
+    pct,
+    say,
+)
 from graph.bench.perf.fake_llm import fixed_latency_llm
 from graph.services import Services
-from graph.session import open_negotiator
+from graph.session import open_checkpointer, open_negotiator
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
 
@@ -135,10 +148,48 @@ def run_inprocess(
     return {**summarise(samples, len(users), latency), "processes": procs}
 
 
+def run_bare(
+    data_dir: Path, sessions: int, turns: int, latency: float, durability: str
+) -> dict[str, Any]:
+    """LangGraph's ceiling: ``sessions`` threads over a bare graph of the runner's shape."""
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    ckpt = data_dir / f"bare-{uuid.uuid4().hex[:6]}.sqlite"
+    with open_checkpointer(str(ckpt)) as saver:
+        app = bare_graph(BARE_SHAPE, sleeping=BARE_LLM_NODES, latency=latency).compile(
+            checkpointer=saver
+        )
+
+        def session(i: int) -> None:
+            config = {"configurable": {"thread_id": f"bare-{i}"}}
+            for _ in range(turns):
+                start = time.time()
+                ok = True
+                try:
+                    for _chunk in app.stream({"steps": ["in"]}, config, durability=durability):
+                        pass
+                except Exception:  # counted as an error, the level goes on
+                    ok = False
+                with lock:
+                    samples.append((start, time.time(), ok))
+
+        threads = [
+            threading.Thread(target=session, args=(i,), daemon=True) for i in range(sessions)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return {**summarise(samples, sessions, latency), "durability": durability}
+
+
 # --------------------------------------------------------------------------- API server
 
 
-async def _drive_api(urls: list[str], users: list[str], turns: int) -> list[Sample]:
+async def _drive_api(
+    urls: list[str], users: list[str], turns: int, latency: float | None = None
+) -> list[Sample]:
+    """Sessions over ``urls``; ``latency`` given: the bare graph (``BARE_GRAPH_ID``) instead."""
     import httpx
     from langgraph_sdk.client import LangGraphClient
 
@@ -154,6 +205,19 @@ async def _drive_api(urls: list[str], users: list[str], turns: int) -> list[Samp
     ]
     samples: list[Sample] = []
 
+    def request(user: str) -> dict[str, Any]:
+        if latency is not None:
+            return {
+                "assistant_id": BARE_GRAPH_ID,
+                "input": {"steps": ["in"]},
+                "config": {"configurable": {"latency": latency}},
+            }
+        return {
+            "assistant_id": "negotiator",
+            "input": {"messages": [{"role": "user", "content": MESSAGE}]},
+            "context": {"user_id": user},
+        }
+
     async def session(i: int, user: str) -> None:
         client = clients[i % len(clients)]
         try:
@@ -164,12 +228,7 @@ async def _drive_api(urls: list[str], users: list[str], turns: int) -> list[Samp
         for _ in range(turns):
             start = time.time()
             try:
-                out = await client.runs.wait(
-                    thread["thread_id"],
-                    "negotiator",
-                    input={"messages": [{"role": "user", "content": MESSAGE}]},
-                    context={"user_id": user},
-                )
+                out = await client.runs.wait(thread["thread_id"], **request(user))
                 ok = isinstance(out, dict) and not out.get("error") and "__error__" not in out
             except Exception:
                 ok = False
@@ -189,6 +248,13 @@ def run_api(urls: list[str], users: list[str], turns: int, latency: float) -> di
     return {**summarise(samples, len(users), latency), "servers": len(urls)}
 
 
+def run_api_bare(url: str, sessions: int, turns: int, latency: float) -> dict[str, Any]:
+    """The API server's ceiling: the bare graph of the runner's shape through the same server
+    and client, nodes sleeping ``latency`` in the server's executor like the sync LLM nodes."""
+    samples = asyncio.run(_drive_api([url], [""] * sessions, turns, latency))
+    return {**summarise(samples, sessions, latency), "servers": 1}
+
+
 def fresh_settings_dir(data_dir: Path) -> Any:
     """Settings of the concurrency data dir (for callers that need paths)."""
     return bench_settings(data_dir)
@@ -203,4 +269,12 @@ def describe(result: dict[str, Any]) -> str:
     )
 
 
-__all__ = ["describe", "run_api", "run_inprocess", "say", "summarise"]
+__all__ = [
+    "describe",
+    "run_api",
+    "run_api_bare",
+    "run_bare",
+    "run_inprocess",
+    "say",
+    "summarise",
+]

@@ -9,17 +9,15 @@ input checks, state reads, the run), and the baseline, a bare 3-node graph on a
 
 from __future__ import annotations
 
-import operator
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.graph import END, START, StateGraph
 
-from graph.bench.perf.common import MESSAGE, priceable_users, say, seeded, summary_ms
+from graph.bench.perf.common import MESSAGE, bare_graph, priceable_users, say, seeded, summary_ms
 from graph.bench.perf.fake_llm import fixed_latency_llm
 from graph.builder import make_builder
 from graph.services import Services
@@ -33,23 +31,8 @@ MODES = ("exit", "async", "sync")
 WARMUP = 5
 
 
-class _Bare(TypedDict):
-    steps: Annotated[list[str], operator.add]
-
-
-def _bare_graph(saver: SqliteSaver) -> Any:
-    b = StateGraph(_Bare)
-    for name in ("a", "b", "c"):
-        b.add_node(name, lambda _s, n=name: {"steps": [n]})
-    b.add_edge(START, "a")
-    b.add_edge("a", "b")
-    b.add_edge("b", "c")
-    b.add_edge("c", END)
-    return b.compile(checkpointer=saver)
-
-
 def _time_bare(saver: SqliteSaver, mode: str, turns: int) -> list[float]:
-    app = _bare_graph(saver)
+    app = bare_graph(("a", "b", "c")).compile(checkpointer=saver)
     out: list[float] = []
     for i in range(turns + WARMUP):
         config = {"configurable": {"thread_id": f"bare-{mode}-{i}"}}

@@ -144,6 +144,12 @@ def _concurrency(
         )
         say("  " + concurrency.describe(r))
         out["in_process"].append(r)
+    top = max(plan.levels)
+    durability = concurrency.fresh_settings_dir(data_dir).checkpoint_durability
+    say(f"concurrency baseline: bare 4-node LangGraph graph, {top} sessions, {durability}")
+    r = concurrency.run_bare(data_dir, top, plan.turns_per_session, plan.latency, durability)
+    say("  " + concurrency.describe(r))
+    out["bare_graph"] = r
     if plan.extra_procs:
         top = max(plan.levels)
         say(f"concurrency in-process: {top} sessions in {plan.extra_procs} processes")
@@ -164,8 +170,12 @@ def _concurrency(
         r = concurrency.run_api(urls[:1], take(level), plan.turns_per_session, plan.latency)
         say("  " + concurrency.describe(r))
         out["api_server"].append(r)
+    top = max(plan.levels)
+    say(f"concurrency API baseline: bare 4-node LangGraph graph, {top} sessions, 1 server")
+    r = concurrency.run_api_bare(urls[0], top, plan.turns_per_session, plan.latency)
+    say("  " + concurrency.describe(r))
+    out["api_bare_graph"] = r
     if plan.extra_servers:
-        top = max(plan.levels)
         say(f"concurrency API: {top} sessions over {len(urls)} servers")
         r = concurrency.run_api(urls, take(top), plan.turns_per_session, plan.latency)
         say("  " + concurrency.describe(r))
@@ -274,16 +284,23 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         levels = c.get(where)
         if not isinstance(levels, list):
             continue
+        bare = c.get("bare_graph" if where == "in_process" else "api_bare_graph") or {}
         for lv in levels:
             extra = lv.get("processes", lv.get("servers", 1))
             unit = "procs" if where == "in_process" else "servers"
+            baseline = f"ideal {lv['ideal_turns_per_s']:.1f}; {lv['ideal_turn_s']:.2f} s"
+            if bare.get("sessions") == lv["sessions"]:
+                baseline += (
+                    f"; bare LangGraph graph, 1 {unit[:-1]}: {bare['turns_per_s']:.1f}; "
+                    f"p50 {bare['turn_p50_s']:.2f} s"
+                )
             out.append(
                 (
                     f"{where} {lv['sessions']} sessions ({extra} {unit}), "
                     f"LLM {c['latency_s']:g} s: turns/s, p50/p99, errors",
                     f"{lv['turns_per_s']:.1f}; {lv['turn_p50_s']:.2f} / {lv['turn_p99_s']:.2f} s;"
                     f" {lv['errors']}",
-                    f"ideal {lv['ideal_turns_per_s']:.1f}; {lv['ideal_turn_s']:.2f} s",
+                    baseline,
                     ">= 90 % of ideal; p50 <= 1.15 x ideal",
                 )
             )

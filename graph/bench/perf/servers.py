@@ -11,6 +11,7 @@ into the working directory). The process primitives (:func:`free_port`, :func:`c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import selectors
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from graph.bench.perf.common import BARE_GRAPH_ID
 
 REPO = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 120.0
@@ -158,6 +161,17 @@ def start_langgraph_dev(
         )
 
 
+def bench_config(workdir: Path) -> Path:
+    """``workdir/langgraph.json``: the repo's, plus the bare baseline graph
+    (``BARE_GRAPH_ID``, ``graph/bench/perf/bare_app.py``)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = json.loads((REPO / "langgraph.json").read_text())
+    config["graphs"][BARE_GRAPH_ID] = "./graph/bench/perf/bare_app.py:graph"
+    path = workdir / "langgraph.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
 @contextlib.contextmanager
 def langgraph_dev(
     workdir: Path,
@@ -181,6 +195,7 @@ def langgraph_dev(
         "SGR_CHECKPOINT_DB": str(checkpoint_db),
         **(extra_env or {}),
     }
+    bench_config(workdir)
     proc = start_langgraph_dev(
         workdir,
         log,
