@@ -15,6 +15,7 @@ Used by the CLI, the demo, the benchmarks and the real-model tests. A turn
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
 from nodes.shared import closed_reply
-from stores.checkpoints import open_checkpointer
+from stores._sqlite import with_wal_retry
 from stores.leases import SessionLeases
 from stores.models import UnknownUser
 
@@ -79,7 +80,33 @@ class TurnResult:
         return data
 
 
+BUSY_TIMEOUT_S = 30.0
 INTERRUPT = "__interrupt__"  # the key of a paused run's interrupts in a ``values`` chunk
+
+
+@contextmanager
+def open_checkpointer(path: str) -> Iterator[SqliteSaver]:
+    """A ``SqliteSaver`` on ``path`` (created if missing, WAL), closed on exit.
+
+    The busy timeout lets writers of several processes queue instead of failing with
+    "database is locked".
+    """
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+    try:
+        # WAL + NORMAL: a commit survives a process crash without an fsync per checkpoint
+        # (the ledger's pragmas too); FULL made every turn wait on ~10 fsyncs under one lock.
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        saver = SqliteSaver(conn)
+
+        def setup() -> None:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            saver.setup()
+
+        with_wal_retry(setup)
+        yield saver
+    finally:
+        conn.close()
 
 
 def _approval_of(snap: StateSnapshot) -> dict[str, Any] | None:
