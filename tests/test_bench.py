@@ -88,6 +88,20 @@ def test_bench_tiny_json_shape_and_figures(
     assert any(f.startswith("overhead graph, durability=sync") for f in figures)
 
 
+def test_bare_baseline_over_processes(tmp_path: Path) -> None:
+    """The ceiling beside the 2-process level: sessions sharded over spawned processes."""
+    from graph.bench.perf.concurrency import run_bare
+
+    r = run_bare(tmp_path, 4, 2, 0.02, "sync", procs=2)
+    assert r["processes"] == 2 and r["sessions"] == 4
+    _check_levels([r], 0.02)
+    assert r["turns"] == 8  # every session of every shard ran all its turns
+    assert sorted(p.name.rsplit("-", 1)[1] for p in tmp_path.glob("bare-*.sqlite")) == [
+        "0.sqlite",
+        "1.sqlite",
+    ]  # one checkpoint file per process
+
+
 def test_seed_pattern_lookup_reads_both_stores(tmp_path: Path) -> None:
     generate(tmp_path, users=10)
     session, analytics = seed_pattern_lookup(

@@ -99,12 +99,29 @@ def _worker(
     return samples
 
 
-def _proc_main(q: Any, ready_q: Any, go: Any, *args: Any) -> None:
+def _proc_main(q: Any, ready_q: Any, go: Any, target: Any, *args: Any) -> None:
     def ready() -> None:
         ready_q.put(1)
         go.wait()
 
-    q.put(_worker(*args, ready))
+    q.put(target(*args, ready))
+
+
+def _in_processes(target: Any, shards: list[tuple[Any, ...]]) -> list[Sample]:
+    """``target(*shard, ready)`` in one spawned process per shard, all started together."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    ready_q, go = ctx.Queue(), ctx.Event()
+    ps = [ctx.Process(target=_proc_main, args=(q, ready_q, go, target, *shard)) for shard in shards]
+    for p in ps:
+        p.start()
+    for _ in ps:
+        ready_q.get()
+    go.set()
+    samples = [s for _ in ps for s in q.get()]
+    for p in ps:
+        p.join()
+    return samples
 
 
 def run_inprocess(
@@ -117,45 +134,27 @@ def run_inprocess(
             str(data_dir), str(data_dir / f"ckpt-{tag}.sqlite"), users, turns, latency
         )
     else:
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        ready_q, go = ctx.Queue(), ctx.Event()
-        shards = [users[i::procs] for i in range(procs)]
-        ps = [
-            ctx.Process(
-                target=_proc_main,
-                args=(
-                    q,
-                    ready_q,
-                    go,
-                    str(data_dir),
-                    str(data_dir / f"ckpt-{tag}-{i}.sqlite"),
-                    shard,
-                    turns,
-                    latency,
-                ),
+        shards = [
+            (
+                str(data_dir),
+                str(data_dir / f"ckpt-{tag}-{i}.sqlite"),
+                users[i::procs],
+                turns,
+                latency,
             )
-            for i, shard in enumerate(shards)
+            for i in range(procs)
         ]
-        for p in ps:
-            p.start()
-        for _ in ps:
-            ready_q.get()
-        go.set()
-        samples = [s for _ in ps for s in q.get()]
-        for p in ps:
-            p.join()
+        samples = _in_processes(_worker, shards)
     return {**summarise(samples, len(users), latency), "processes": procs}
 
 
-def run_bare(
-    data_dir: Path, sessions: int, turns: int, latency: float, durability: str
-) -> dict[str, Any]:
-    """LangGraph's ceiling: ``sessions`` threads over a bare graph of the runner's shape."""
+def _bare_worker(
+    ckpt: str, sessions: range, turns: int, latency: float, durability: str, ready: Any = None
+) -> list[Sample]:
+    """One process of the bare baseline: a thread per session, like :func:`_worker`."""
     samples: list[Sample] = []
     lock = threading.Lock()
-    ckpt = data_dir / f"bare-{uuid.uuid4().hex[:6]}.sqlite"
-    with open_checkpointer(str(ckpt)) as saver:
+    with open_checkpointer(ckpt) as saver:
         app = bare_graph(BARE_SHAPE, sleeping=BARE_LLM_NODES, latency=latency).compile(
             checkpointer=saver
         )
@@ -173,14 +172,38 @@ def run_bare(
                 with lock:
                     samples.append((start, time.time(), ok))
 
-        threads = [
-            threading.Thread(target=session, args=(i,), daemon=True) for i in range(sessions)
-        ]
+        threads = [threading.Thread(target=session, args=(i,), daemon=True) for i in sessions]
+        if ready is not None:
+            ready()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    return {**summarise(samples, sessions, latency), "durability": durability}
+    return samples
+
+
+def run_bare(
+    data_dir: Path, sessions: int, turns: int, latency: float, durability: str, procs: int = 1
+) -> dict[str, Any]:
+    """LangGraph's ceiling: ``sessions`` threads (over ``procs`` processes, each its own
+    checkpoint file) driving a bare graph of the runner's shape."""
+    tag = uuid.uuid4().hex[:6]
+    if procs <= 1:
+        ckpt = str(data_dir / f"bare-{tag}.sqlite")
+        samples = _bare_worker(ckpt, range(sessions), turns, latency, durability)
+    else:
+        shards = [
+            (
+                str(data_dir / f"bare-{tag}-{i}.sqlite"),
+                range(i, sessions, procs),
+                turns,
+                latency,
+                durability,
+            )
+            for i in range(procs)
+        ]
+        samples = _in_processes(_bare_worker, shards)
+    return {**summarise(samples, sessions, latency), "durability": durability, "processes": procs}
 
 
 # --------------------------------------------------------------------------- API server

@@ -151,13 +151,18 @@ def _concurrency(
     say("  " + concurrency.describe(r))
     out["bare_graph"] = r
     if plan.extra_procs:
-        top = max(plan.levels)
         say(f"concurrency in-process: {top} sessions in {plan.extra_procs} processes")
         r = concurrency.run_inprocess(
             data_dir, take(top), plan.turns_per_session, plan.latency, plan.extra_procs
         )
         say("  " + concurrency.describe(r))
         out["in_process"].append(r)
+        say(f"concurrency baseline: bare graph, {top} sessions in {plan.extra_procs} processes")
+        r = concurrency.run_bare(
+            data_dir, top, plan.turns_per_session, plan.latency, durability, plan.extra_procs
+        )
+        say("  " + concurrency.describe(r))
+        out["bare_graph_processes"] = r
     if api_servers is None:
         out["api_server"] = {"skipped": "--no-api"}
         return out
@@ -284,16 +289,25 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         levels = c.get(where)
         if not isinstance(levels, list):
             continue
-        bare = c.get("bare_graph" if where == "in_process" else "api_bare_graph") or {}
+        bares = (
+            [c.get("bare_graph"), c.get("bare_graph_processes")]
+            if where == "in_process"
+            else [c.get("api_bare_graph")]
+        )
         for lv in levels:
             extra = lv.get("processes", lv.get("servers", 1))
             unit = "procs" if where == "in_process" else "servers"
             baseline = f"ideal {lv['ideal_turns_per_s']:.1f}; {lv['ideal_turn_s']:.2f} s"
-            if bare.get("sessions") == lv["sessions"]:
-                baseline += (
-                    f"; bare LangGraph graph, 1 {unit[:-1]}: {bare['turns_per_s']:.1f}; "
-                    f"p50 {bare['turn_p50_s']:.2f} s"
-                )
+            for bare in bares:
+                if bare and bare["sessions"] == lv["sessions"]:
+                    n = bare.get("processes", 1)
+                    if where == "in_process" and n != extra:
+                        continue
+                    baseline += (
+                        f"; bare LangGraph graph, {n} {unit}: {bare['turns_per_s']:.1f}; "
+                        f"p50 {bare['turn_p50_s']:.2f} s"
+                    )
+                    break
             out.append(
                 (
                     f"{where} {lv['sessions']} sessions ({extra} {unit}), "
