@@ -21,6 +21,7 @@ import multiprocessing as mp
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,36 +65,46 @@ def summarise(samples: list[Sample], sessions: int, latency: float) -> dict[str,
     }
 
 
+def _drive_threads(turn_fns: list[Callable[[], bool]], turns: int, ready: Any) -> list[Sample]:
+    """A thread per session, each running ``turns`` turns of its ``turn_fn() -> ok``; all
+    started once ``ready()`` (every process set up) returns."""
+    samples: list[Sample] = []
+    lock = threading.Lock()
+
+    def session(turn: Callable[[], bool]) -> None:
+        for _ in range(turns):
+            start = time.time()
+            try:
+                ok = turn()
+            except Exception:  # counted as an error, the level goes on
+                ok = False
+            with lock:
+                samples.append((start, time.time(), ok))
+
+    threads = [threading.Thread(target=session, args=(f,), daemon=True) for f in turn_fns]
+    if ready is not None:
+        ready()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return samples
+
+
 def _worker(
     data_dir: str, ckpt: str, users: list[str], turns: int, latency: float, ready: Any = None
 ) -> list[Sample]:
-    """One process: a thread per session, all started once ``ready()`` returns."""
+    """One process of the runner's levels: a session per user."""
     settings = bench_settings(Path(data_dir), checkpoint_db=Path(ckpt))
     services = Services.with_llm(fixed_latency_llm(latency), settings)
     services.features().lookup(users[0])  # open the stores before the clock starts
-    samples: list[Sample] = []
-    lock = threading.Lock()
     with open_negotiator(services) as neg:
 
-        def session(user: str) -> None:
+        def runner_turn(user: str) -> Callable[[], bool]:
             sid = f"c-{uuid.uuid4().hex[:12]}"
-            for _ in range(turns):
-                start = time.time()
-                try:
-                    result = neg.run_turn(sid, user, MESSAGE)
-                    ok = result.error is None
-                except Exception:  # counted as an error, the level goes on
-                    ok = False
-                with lock:
-                    samples.append((start, time.time(), ok))
+            return lambda: neg.run_turn(sid, user, MESSAGE).error is None
 
-        threads = [threading.Thread(target=session, args=(u,), daemon=True) for u in users]
-        if ready is not None:
-            ready()  # every process is set up: start together
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        samples = _drive_threads([runner_turn(u) for u in users], turns, ready)
     reset_feature_stores(Path(data_dir))
     reset_ledgers(Path(data_dir))
     return samples
@@ -151,35 +162,23 @@ def run_inprocess(
 def _bare_worker(
     ckpt: str, sessions: range, turns: int, latency: float, durability: str, ready: Any = None
 ) -> list[Sample]:
-    """One process of the bare baseline: a thread per session, like :func:`_worker`."""
-    samples: list[Sample] = []
-    lock = threading.Lock()
+    """One process of the bare baseline: a session per index, like :func:`_worker`."""
     with open_checkpointer(ckpt) as saver:
         app = bare_graph(BARE_SHAPE, sleeping=BARE_LLM_NODES, latency=latency).compile(
             checkpointer=saver
         )
 
-        def session(i: int) -> None:
+        def bare_turn(i: int) -> Callable[[], bool]:
             config = {"configurable": {"thread_id": f"bare-{i}"}}
-            for _ in range(turns):
-                start = time.time()
-                ok = True
-                try:
-                    for _chunk in app.stream({"steps": ["in"]}, config, durability=durability):
-                        pass
-                except Exception:  # counted as an error, the level goes on
-                    ok = False
-                with lock:
-                    samples.append((start, time.time(), ok))
 
-        threads = [threading.Thread(target=session, args=(i,), daemon=True) for i in sessions]
-        if ready is not None:
-            ready()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    return samples
+            def turn() -> bool:
+                for _chunk in app.stream({"steps": ["in"]}, config, durability=durability):
+                    pass
+                return True
+
+            return turn
+
+        return _drive_threads([bare_turn(i) for i in sessions], turns, ready)
 
 
 def run_bare(
