@@ -175,7 +175,6 @@ def _concurrency(
         r = concurrency.run_api(urls[:1], take(level), plan.turns_per_session, plan.latency)
         say("  " + concurrency.describe(r))
         out["api_server"].append(r)
-    top = max(plan.levels)
     say(f"concurrency API baseline: bare 4-node LangGraph graph, {top} sessions, 1 server")
     r = concurrency.run_api_bare(urls[0], top, plan.turns_per_session, plan.latency)
     say("  " + concurrency.describe(r))
