@@ -91,6 +91,16 @@ ACTION_RULES: dict[str, str] = {
         "data. Never promise a discount yourself."
     ),
 }
+# Examples of the actions allowed this turn only, like the rules and the union.
+ACTION_EXAMPLES: dict[str, str] = {
+    "negotiate": (
+        '"Can I get 10% off?" -> negotiate, quote "10% off"\n'
+        '"I found it cheaper elsewhere" -> negotiate, quote "cheaper elsewhere"\n'
+        '"Can you go higher?" -> negotiate, quote "go higher"'
+    ),
+    "accept_offer": '"Alright, I accept." -> accept_offer',
+    "respond": '"Where is my parcel?" -> respond',
+}
 ACTION_TYPES: dict[str, type[_Action]] = {
     "negotiate": Negotiate,
     "accept_offer": AcceptOffer,
@@ -405,6 +415,7 @@ def make_router(services: Services):
                 content=render(
                     "router",
                     rules="\n".join(ACTION_RULES[a] for a in actions),
+                    examples="\n".join(ACTION_EXAMPLES[a] for a in actions),
                     offer_line=_offer_line(state),
                 )
             ),

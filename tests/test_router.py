@@ -142,6 +142,12 @@ def test_union_per_state_first_turn_has_no_accept_branch(make_app) -> None:
     app = make_app(scripted_llm(route("respond", reply="hi")))
     app.turn("hello")
     assert _branches(_router_schema(app, 0)) == {"negotiate", "respond"}
+    # the prompt's examples follow the union: none of an action the turn cannot take
+    system, turn = (m.content for m in app.chat.calls[0]["messages"])
+    assert "-> negotiate" in system and "-> respond" in system
+    assert "accept_offer" not in system
+    # the quote instruction is said once, in the negotiate rule
+    assert system.count("exact words") == 1 and "quote" not in turn
 
 
 def test_union_per_state_offers_accept_once_an_offer_stands(make_app) -> None:
@@ -149,6 +155,7 @@ def test_union_per_state_offers_accept_once_an_offer_stands(make_app) -> None:
     app.turn("discount?")
     out = app.turn("I accept")
     assert _branches(_router_schema(app, 2)) == {"negotiate", "accept_offer", "respond"}
+    assert '"Alright, I accept." -> accept_offer' in app.chat.calls[2]["messages"][0].content
     assert out["status"] == "accepted"
 
 
@@ -158,6 +165,7 @@ def test_union_per_state_no_negotiate_once_rounds_are_spent(make_app) -> None:
     app.turn("discount?")
     app.turn("more?")
     assert _branches(_router_schema(app, 2)) == {"accept_offer", "respond"}
+    assert "-> negotiate" not in app.chat.calls[2]["messages"][0].content
 
 
 def test_router_token_budget_fits_the_schema(make_app) -> None:
