@@ -72,6 +72,10 @@ def test_bench_tiny_json_shape_and_figures(
     # the baseline: a bare graph of the runner's shape, same sessions, turns and durability
     _check_levels([conc["bare_graph"]], conc["latency_s"])
     assert conc["bare_graph"]["sessions"] == 3 and conc["bare_graph"]["durability"] == "sync"
+    # LangGraph's best case: the same bare graph with the lightest durability
+    best = conc["bare_graph_best"]
+    _check_levels([best], conc["latency_s"])
+    assert (best["sessions"], best["durability"], best["processes"]) == (3, "exit", 1)
     assert conc["api_server"] == {"skipped": "--no-api"}
 
     tok = r["tokens"]
@@ -86,6 +90,8 @@ def test_bench_tiny_json_shape_and_figures(
     top = next(row for row in table if row[0].startswith("in_process 3 sessions"))
     assert "bare LangGraph graph" in top[2]
     assert any(f.startswith("overhead graph, durability=sync") for f in figures)
+    ceiling = next(row for row in table if row[0].startswith("ceiling: bare LangGraph"))
+    assert "exit, 1 procs" in ceiling[0] and ceiling[1].endswith(" s")
 
 
 def test_bare_baseline_over_processes(tmp_path: Path) -> None:

@@ -163,6 +163,13 @@ def _concurrency(
         )
         say("  " + concurrency.describe(r))
         out["bare_graph_processes"] = r
+    # LangGraph's best case here: the bare graph with the lightest durability over every
+    # process the in-process levels use (what no durability choice of ours can beat).
+    procs = max(1, plan.extra_procs)
+    say(f"concurrency ceiling: bare graph, {top} sessions, exit, {procs} processes")
+    r = concurrency.run_bare(data_dir, top, plan.turns_per_session, plan.latency, "exit", procs)
+    say("  " + concurrency.describe(r))
+    out["bare_graph_best"] = r
     if api_servers is None:
         out["api_server"] = {"skipped": "--no-api"}
         return out
@@ -317,6 +324,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     ">= 90 % of ideal; p50 <= 1.15 x ideal",
                 )
             )
+    best = c.get("bare_graph_best")
+    if best:
+        out.append(
+            (
+                f"ceiling: bare LangGraph graph, {best['sessions']} sessions, "
+                f"{best['durability']}, {best['processes']} procs: turns/s, p50",
+                f"{best['turns_per_s']:.1f}; {best['turn_p50_s']:.2f} s",
+                f"ideal {best['ideal_turns_per_s']:.1f}; {best['ideal_turn_s']:.2f} s",
+                "LangGraph's best case on this machine (no work, lightest durability)",
+            )
+        )
     t = r.get("tokens")
     if t:
         for node, v in t["nodes"].items():
