@@ -1,6 +1,6 @@
 """Reliability, adversarial: an always-malicious model against the money rules and the guard.
 
-The model (``graph.bench.adversary.MaliciousChat``) answers every call with schema-shaped JSON
+The model (``graph.ops.bench.adversary.MaliciousChat``) answers every call with schema-shaped JSON
 whose strings are injections (invented codes, promises, internal figures, escapes) and whose
 numbers sit on or far beyond the bounds. Played on the shared scenarios and our own injection
 messages: 0 offers above the cap or below the standing offer, 0 invented codes or promises
@@ -16,7 +16,7 @@ import pytest
 
 import nodes.pricing
 import nodes.router
-from graph.bench.adversary import (
+from graph.ops.bench.adversary import (
     INJECTION_MESSAGES,
     MALICIOUS_STRINGS,
     load_conversations,

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from graph.ops.fake_openai import FakeOpenAIServer
 from stores.seed import generate
-from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import price, route
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "graph.cli", *args],
+        [sys.executable, "-m", "graph.ops.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from graph.bench.perf.fake_llm import reply_for
-from graph.bench.perf.lookup import seed_pattern_lookup
-from graph.bench.perf.run import rows
-from graph.cli import main
+from graph.ops.bench.perf.fake_llm import reply_for
+from graph.ops.bench.perf.lookup import seed_pattern_lookup
+from graph.ops.bench.perf.run import rows
+from graph.ops.cli import main
 from stores.seed import generate
 
 
@@ -96,7 +96,7 @@ def test_bench_tiny_json_shape_and_figures(
 
 def test_bare_baseline_over_processes(tmp_path: Path) -> None:
     """The ceiling beside the 2-process level: sessions sharded over spawned processes."""
-    from graph.bench.perf.concurrency import run_bare
+    from graph.ops.bench.perf.concurrency import run_bare
 
     r = run_bare(tmp_path, 4, 2, 0.02, "sync", procs=2)
     assert r["processes"] == 2 and r["sessions"] == 4

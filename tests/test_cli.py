@@ -1,4 +1,4 @@
-"""``graph.cli.main`` in-process: env-configured like a shell, the fake vLLM on loopback.
+"""``graph.ops.cli.main`` in-process: env-configured like a shell, the fake vLLM on loopback.
 
 Each ``main()`` call reads fresh settings and opens a new ``SqliteSaver``, so consecutive
 calls behave like separate processes sharing the data directory.
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from graph.cli import main
+from graph.ops.cli import main
+from graph.ops.fake_openai import FakeOpenAIServer
 from graph.settings import get_settings
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
-from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import price, route
 
 TURN_KEYS = {"session", "user_id", "turn", "route", "reply", "offer", "error", "status"}

@@ -1,14 +1,14 @@
 """Concurrency trial (reliability): 4 processes racing on the same files, small size.
 
 The full run (4 x 25 sessions x 5 turns) is ``uv run python -m
-graph.bench.reliability_concurrency``; this asserts the same invariants on 4 x 4 x 3.
+graph.ops.bench.reliability_concurrency``; this asserts the same invariants on 4 x 4 x 3.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from graph.bench.reliability_concurrency import run
+from graph.ops.bench.reliability_concurrency import run
 
 pytestmark = pytest.mark.reliability
 

@@ -1,6 +1,6 @@
 """Crash trials (reliability): kill -9 mid-turn and os._exit after a ledger write, then check.
 
-The full run (24 trials) is ``uv run python -m graph.bench.reliability_crash``; this runs a
+The full run (24 trials) is ``uv run python -m graph.ops.bench.reliability_crash``; this runs a
 few so CI stays quick, and asserts the same invariants.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.bench.reliability_crash import run
+from graph.ops.bench.reliability_crash import run
 
 pytestmark = pytest.mark.reliability
 

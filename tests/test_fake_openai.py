@@ -1,4 +1,4 @@
-"""Tests for the fake OpenAI-compatible vLLM server in tests/fake_openai.py."""
+"""Tests for the fake OpenAI-compatible vLLM server in graph/ops/fake_openai.py."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
-from tests.fake_openai import (
+from graph.ops.fake_openai import (
     PLAIN_TEXT,
     REJECT_BACKEND_MESSAGE,
     FakeOpenAIServer,
     schema_instance,
 )
 
-FAKE_SCRIPT = Path(__file__).with_name("fake_openai.py")
+FAKE_SCRIPT = Path(__file__).resolve().parents[1] / "graph" / "ops" / "fake_openai.py"
 
 
 # --------------------------------------------------------------------------------------

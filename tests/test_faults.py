@@ -1,6 +1,6 @@
 """Reliability, faults: every way an endpoint misbehaves, through the CLI.
 
-Each fault mode of the fake server (``tests/fake_openai.py``) against ``discount-manager turn
+Each fault mode of the fake server (``graph/ops/fake_openai.py``) against ``discount-manager turn
 --json``: exactly one JSON object, exit 3, no traceback, the fallback reply in the session's
 history, the offers untouched — and the next turn works once the server is healthy.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from graph.ops.fake_openai import FAULT_MODES, FakeOpenAIServer
 from nodes.shared import FALLBACK_REPLY
-from tests.fake_openai import FAULT_MODES, FakeOpenAIServer
 from tests.fakes import price, route
 from tests.test_cli import Cli, Result, seeded_cli
 
@@ -138,7 +138,7 @@ def test_fault_through_the_console_script(tmp_path: Path, mode: str) -> None:
     """A real process: stdout is one JSON object, stderr has no traceback, exit 3."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGR_")}
     env.update(FAST_FAULTS, SGR_DATA_DIR=str(tmp_path / "data"), LANGSMITH_TRACING="false")
-    cmd = [sys.executable, "-m", "graph.cli"]
+    cmd = [sys.executable, "-m", "graph.ops.cli"]
     with FakeOpenAIServer(version="0.32.0") as srv:
         env["SGR_LLM_BASE_URL"] = srv.url
         subprocess.run([*cmd, "setup-data"], env=env, cwd=REPO, check=True, capture_output=True)

@@ -76,7 +76,7 @@ def test_graph_itself_closes_a_session_past_max_turns(make_app) -> None:
 
 
 def test_cli_audit_reads_the_append_only_table(settings: Settings) -> None:
-    from graph.cli import main
+    from graph.ops.cli import main
 
     llm = scripted_llm(route("negotiate"), price(4), route("respond"))
     with open_negotiator(Services.with_llm(llm, settings)) as neg:

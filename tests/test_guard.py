@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph.cli.render import dump, print_history, print_turn
+from graph.ops.cli.render import dump, print_history, print_turn
 from graph.validation import InputError, check_message, message_problem, strip_controls
 from nodes.shared import (
     MESSAGE_TEMPLATE,

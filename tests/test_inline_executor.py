@@ -11,8 +11,8 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
-from graph.bench.perf.fake_llm import fixed_latency_llm
 from graph.inline_executor import INLINE_KEY, InlineExecutor, install, installed
+from graph.ops.bench.perf.fake_llm import fixed_latency_llm
 from graph.services import Services
 from graph.session import open_negotiator
 from graph.settings import Settings

@@ -1,4 +1,4 @@
-"""Fast tests of graph.local_llm that need no vLLM install (pid files, ports, health check)."""
+"""Fast tests of graph.ops.local_llm that need no vLLM install (pid files, ports, health check)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from graph import local_llm
-from graph.local_llm import base, installer, pids, process
+from graph.ops import local_llm
+from graph.ops.local_llm import base, installer, pids, process
 from graph.settings import Settings
 
 

@@ -246,7 +246,7 @@ def test_model_strategy_keeps_the_cap_in_the_schema(make_app) -> None:
 
 
 def test_demo_script_tells_the_whole_story_on_a_scripted_model(settings) -> None:
-    from graph.cli.demo import SCRIPT, play, story
+    from graph.ops.cli.demo import SCRIPT, play, story
     from graph.services import Services
     from graph.session import open_negotiator
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from graph import local_llm
-from graph.cli.doctor import run_doctor
+from graph.ops import local_llm
+from graph.ops.cli.doctor import run_doctor
 from graph.services import Services, build_structured_llm
 from graph.session import open_negotiator
 from graph.settings import Settings
@@ -172,7 +172,7 @@ def test_whitespace_truncation_falls_back_instead_of_crashing(real_settings: Set
 def test_demo_script_completes_and_answers_hours_without_an_offer(
     real_settings: Settings,
 ) -> None:
-    from graph.cli.demo import SCRIPT, play
+    from graph.ops.cli.demo import SCRIPT, play
     from nodes.shared import FALLBACK_REPLY
 
     with open_negotiator(Services(settings=real_settings)) as neg:

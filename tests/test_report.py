@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from graph.cli.analyst import parse_since
-from graph.cli.errors import CLIError
-from graph.cli.parser import build_parser
+from graph.ops.cli.analyst import parse_since
+from graph.ops.cli.errors import CLIError
+from graph.ops.cli.parser import build_parser
 from graph.settings import Settings
 from nodes.offer import priced_under
 from stores.audit import AuditLog

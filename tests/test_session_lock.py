@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from graph.bench.reliability_fakes import http_responder, schema_llm
+from graph.ops.bench.reliability_fakes import http_responder, schema_llm
+from graph.ops.fake_openai import FakeOpenAIServer
 from graph.services import Services
 from graph.session import SessionBusyError, TurnResult, open_negotiator
 from graph.settings import Settings
 from stores.leases import SessionLeases
-from tests.fake_openai import FakeOpenAIServer
 
 
 def _wait_for_lease(db: Path, session: str, timeout: float = 30.0) -> None:
@@ -141,7 +141,7 @@ def slow_cli(tmp_path: Path):
 
 
 def _cli_args(*args: str) -> list[str]:
-    return [sys.executable, "-m", "graph.cli", *args]
+    return [sys.executable, "-m", "graph.ops.cli", *args]
 
 
 def test_second_process_gets_session_busy_exit_2(slow_cli) -> None:

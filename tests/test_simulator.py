@@ -9,14 +9,14 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from graph.bench.fake_chat import schema_of
-from graph.cli import main
+from graph.ops.bench.fake_chat import schema_of
+from graph.ops.cli import main
+from graph.ops.sim.buyer import Buyer, Reply
+from graph.ops.sim.fake_model import fill_schema, quote_window
+from graph.ops.sim.metrics import Outcome, TurnLog, ledger_violations, summarize
+from graph.ops.sim.personas import load_personas, select
+from graph.ops.sim.runner import fake_llm_factory, run_simulation
 from graph.settings import Settings
-from graph.sim.buyer import Buyer, Reply
-from graph.sim.fake_model import fill_schema, quote_window
-from graph.sim.metrics import Outcome, TurnLog, ledger_violations, summarize
-from graph.sim.personas import load_personas, select
-from graph.sim.runner import fake_llm_factory, run_simulation
 from nodes.pricing import bounded_pricing_model
 from nodes.router import RouterDecision
 
@@ -349,7 +349,7 @@ def _answer_like_the_fake(body: dict) -> str:
 
 def test_simulate_endpoint_goes_over_http(capsys) -> None:
     """``--endpoint``: the schema travels in the request, the probe passes, deals are made."""
-    from tests.fake_openai import FakeOpenAIServer
+    from graph.ops.fake_openai import FakeOpenAIServer
 
     with FakeOpenAIServer(version="0.32.0", responder=_answer_like_the_fake) as srv:
         code = main(
@@ -402,7 +402,7 @@ def test_quote_is_whole_words_of_the_message_around_the_cue(text: str) -> None:
 def test_fake_model_reads_enums_like_the_schemas_the_nodes_send() -> None:
     """Regression: the schedule's 0.5-grid enum and the router's quote enum were answered with
     their first value (0 %, and a clause with no concession cue)."""
-    from graph.sim.fake_model import fill_schema
+    from graph.ops.sim.fake_model import fill_schema
 
     grid = {
         "type": "object",

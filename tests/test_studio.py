@@ -1,6 +1,6 @@
 """End to end through ``langgraph dev`` (the Studio server) against the fake vLLM.
 
-Starts ``tests/fake_openai.py`` and ``langgraph dev`` as subprocesses on loopback, then
+Starts ``graph/ops/fake_openai.py`` and ``langgraph dev`` as subprocesses on loopback, then
 drives the ``negotiator`` graph of ``langgraph.json`` with ``langgraph_sdk``: a two-turn
 negotiation, and an approval interrupt resumed through the API. Checks that the custom
 checkpointer of ``langgraph.json`` (``graph/studio.py``) wrote the SQLite checkpoint file.
@@ -32,7 +32,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from graph.bench.perf.servers import (
+from graph.ops.bench.perf.servers import (
     child_env,
     free_port,
     read_ready_url,
@@ -93,13 +93,13 @@ class FakeLLM:
 
 @pytest.fixture(scope="module")
 def fake_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLLM]:
-    """``tests/fake_openai.py`` in a subprocess; it picks a free loopback port itself."""
+    """``graph/ops/fake_openai.py`` in a subprocess; it picks a free loopback port itself."""
     log = tmp_path_factory.mktemp("fake_llm") / "fake_openai.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
             [
                 sys.executable,
-                str(REPO / "tests" / "fake_openai.py"),
+                str(REPO / "graph" / "ops" / "fake_openai.py"),
                 *("--host", "127.0.0.1", "--port", "0", "--version", "0.32.0"),
             ],
             cwd=REPO,

@@ -11,7 +11,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
-from graph.cli.doctor import run_doctor
+from graph.ops.cli.doctor import run_doctor
+from graph.ops.fake_openai import PLAIN_TEXT, FakeOpenAIServer
 from graph.services import build_structured_llm
 from graph.settings import Settings
 from graph.sgr_client import (
@@ -24,7 +25,6 @@ from graph.sgr_client import (
     detect_dialect,
 )
 from nodes.pricing import PricingDecision, bounded_pricing_model
-from tests.fake_openai import PLAIN_TEXT, FakeOpenAIServer
 from tests.fakes import price
 
 GUIDED_KEYS = ("guided_json", "guided_decoding_backend", "guided_choice", "guided_regex")

@@ -1,1 +1,0 @@
-"""The performance benchmark: ``discount-manager bench`` / ``python -m graph.bench.perf``."""

@@ -1,0 +1,1 @@
+"""The performance benchmark: ``discount-manager bench`` / ``python -m graph.ops.bench.perf``."""
