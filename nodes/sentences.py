@@ -98,71 +98,80 @@ def copied_share(text: str, source: str, min_run: int = MIN_COVERING_RUN) -> flo
 # Function words first, then the words shoppers and shops use; a word several languages share
 # counts for each of them in equal parts, so only the distinctive ones decide.
 _VOCABULARY: dict[str, str] = {
-    "en": """the a an and or but is are was were be been am i you he she it we they me my your
-        our their his her its us them this that these those of to in on at for with from by
-        about as into can could would should will shall may might must do does did have has had
-        not no yes please thanks thank hello hi hey what which who how when where why there here
-        if so than then too very just get got any some all more much anything else something
-        nothing there's it's i'm don't can't won't we're you're i'll we'll you'll i've we've i'd
-        isn't aren't doesn't didn't that's let's what's here's s t m re ve ll d
-        discount price order orders shipping delivery cheaper cheap expensive deal offer cancel
-        subscription help happy sorry welcome great good today day days week want need like
-        know let track under write support return returns size usual run runs true unsure take
-        one give free cart item items out up fee worth knock student tight budget way wait
-        patience team email reply lower further valid until end enjoy new jacket shoes stock
-        lovely weekend right away sure look looking appreciate understand never again back after before only still other really think money time now buy bought pay paid refund parcel package arrive arrived interested nope yeah okay""",
-    "es": """el la los las un una unos unas y o u pero de del al a en con por para sin sobre es
-        son está están estoy soy eres ser hay muy más mas qué que cómo como cuándo dónde yo tú
-        usted ustedes él ella nosotros mi mis tu tus su sus me te se le lo les nos no sí si
-        gracias hola favor puedo puede puedes podemos quiero quisiera tengo tiene necesito
-        precio descuento pedido envío gastos caro barato demasiado también ya este esta esto
-        ese esa aquí ahora hoy mucho gusto ayudar ayuda compra tienda código cancelar
-        suscripción oferta rebaja alto algo nada todo otro cuenta días saludos disculpe siento
-        lamentamos claro bueno bien talla zapatillas estudiante presupuesto cambiar artículo
-        paciencia camino mensaje pronto hacer otra vez gusta vale compro comprar mañana llega llegar paquete devolver reembolso tarjeta nunca siempre tenéis tienes hemos han fue sido estas estos grandes color entonces cuando""",
-    "de": """der die das den dem des ein eine einen einem einer und oder aber ist sind bin bist
-        war habe hat haben hast ich du sie er es wir ihr mich mir dich dir uns euch ihnen ihre
-        ihrer ihren ihrem mein meine meinen dein unser unsere nicht kein keine ja nein bitte
-        danke hallo mit von zu für auf aus bei nach über um im am zum zur vom beim ins wie was
-        wer wo wann warum kann können könnten möchte würde wird werden soll muss auch noch
-        schon sehr so nur mehr gibt gerne gern also will rabatt preis preise bestellung versand
-        versandkosten teuer billig günstig angebot kündige kündigen abo sonst dann wenn dass
-        weil hier jetzt heute vielen dank leider gutschein lieferung größe schuhe fallen normal
-        klein groß einkauf tag tage schönen freundlichen grüßen entschuldigung tut leid helfen
-        hilfe zurück sendung verfolgen konto nachricht weiter unterwegs kommt morgen geduld gut nehme nehmen paket angekommen zurückschicken geld nie immer wurde schicken geschickt denn doch mal etwas viel alle gegen""",
+    "en": """the a an and or but is are was were be been am i you he she it we they me my your our
+        their his her its us them this that these those of to in on at for with from by about as
+        into can could would should will shall may might must do does did have has had not no yes
+        please thanks thank hello hi hey what which who how when where why there here if so than
+        then too very just get got any some all more much anything else something nothing there's
+        it's i'm don't can't won't we're you're i'll we'll you'll i've we've i'd isn't aren't
+        doesn't didn't that's let's what's here's s t m re ve ll d discount price order orders
+        shipping delivery cheaper cheap expensive deal offer cancel subscription help happy sorry
+        welcome great good today day days week want need like know let track under write support
+        return returns size usual run runs true unsure take one give free cart item items out up fee
+        worth knock student tight budget way wait patience team email reply lower further valid
+        until end enjoy new jacket shoes stock lovely weekend right away sure look looking
+        appreciate understand never again back after before only still other really think money time
+        now buy bought pay paid refund parcel package arrive arrived interested nope yeah okay""",
+    "es": """el la los las un una unos unas y o u pero de del al a en con por para sin sobre es son
+        está están estoy soy eres ser hay muy más mas qué que cómo como cuándo dónde yo tú usted
+        ustedes él ella nosotros mi mis tu tus su sus me te se le lo les nos no sí si gracias hola
+        favor puedo puede puedes podemos quiero quisiera tengo tiene necesito precio descuento
+        pedido envío gastos caro barato demasiado también ya este esta esto ese esa aquí ahora hoy
+        mucho gusto ayudar ayuda compra tienda código cancelar suscripción oferta rebaja alto algo
+        nada todo otro cuenta días saludos disculpe siento lamentamos claro bueno bien talla
+        zapatillas estudiante presupuesto cambiar artículo paciencia camino mensaje pronto hacer
+        otra vez gusta vale compro comprar mañana llega llegar paquete devolver reembolso tarjeta
+        nunca siempre tenéis tienes hemos han fue sido estas estos grandes color entonces cuando""",
+    "de": """der die das den dem des ein eine einen einem einer und oder aber ist sind bin bist war
+        habe hat haben hast ich du sie er es wir ihr mich mir dich dir uns euch ihnen ihre ihrer
+        ihren ihrem mein meine meinen dein unser unsere nicht kein keine ja nein bitte danke hallo
+        mit von zu für auf aus bei nach über um im am zum zur vom beim ins wie was wer wo wann warum
+        kann können könnten möchte würde wird werden soll muss auch noch schon sehr so nur mehr gibt
+        gerne gern also will rabatt preis preise bestellung versand versandkosten teuer billig
+        günstig angebot kündige kündigen abo sonst dann wenn dass weil hier jetzt heute vielen dank
+        leider gutschein lieferung größe schuhe fallen normal klein groß einkauf tag tage schönen
+        freundlichen grüßen entschuldigung tut leid helfen hilfe zurück sendung verfolgen konto
+        nachricht weiter unterwegs kommt morgen geduld gut nehme nehmen paket angekommen
+        zurückschicken geld nie immer wurde schicken geschickt denn doch mal etwas viel alle
+        gegen""",
     "fr": """le la les un une des du de et ou mais est sont suis es être avoir ai as a avez avons
-        ont je tu il elle nous vous ils elles on me te se moi toi lui leur mon ma mes ton ta tes
-        son sa ses notre nos votre vos ce cet cette ces ça cela qui que quoi quel quelle pour
-        par avec sans dans sur sous chez en au aux pas ne non oui plus très trop bien merci
-        bonjour bonsoir plaît peux peut pouvez voudrais veux c'est j'ai n'est s'il qu'il c j l
-        d n qu s m t jusqu lorsqu cher chère prix réduction remise commande livraison frais
-        rabais offre annuler abonnement aussi encore déjà ici maintenant aujourd'hui désolé
-        désolés navrée navré plaisir aider aide taille chaussures baisser article message
-        répondons vite journée bonne où accord prends prendre colis arrivé retourner remboursement jamais toujours été fait faire bleu lien nouveau envoyé quand comment pourquoi parce beaucoup peu tout tous rien""",
-    "it": """il lo la i gli le un uno una e ed o ma è sono sei siamo ho hai ha abbiamo avete
-        hanno io tu lui lei noi voi loro mi ti ci si vi me te mio mia miei tuo tua suo sua
-        nostro nostra vostro di del della dei delle dello degli a al alla ai da dal dalla in nel
-        nella con su per tra fra che chi cosa come dove quando perché non sì no più molto
-        troppo grazie ciao buongiorno prego posso può puoi potete possiamo vorrei voglio questo
-        questa quello anche ancora già qui ora oggi prezzo sconto ordine spedizione caro
-        costoso offerta codice annullare abbonamento aiutare aiuto taglia scarpe spiacenti
-        dispiace purtroppo gentile cliente alto articolo cambiare l dell all dall nell sull
-        dov c'è bene va prendo pacco arrivato restituire rimborso mai sempre stato fatto fare nuovo inviato blu tutto niente allora dopo prima ecco vero""",
-    "pt": """o a os as um uma uns umas e ou mas de do da dos das em no na nos nas ao à aos com
-        por para pelo pela sem é são está estão estou sou foi tem têm tenho há eu você vocês
-        ele ela nós eles elas me te se lhe meu minha seu sua nosso nossa que quem qual como
-        onde quando porque não sim muito mais também já aqui agora hoje obrigado obrigada olá
-        oi favor posso pode podem podemos quero gostaria preciso preço desconto pedido
-        encomenda frete envio entrega caro barato demais oferta código cancelar assinatura
-        ajudar ajuda tamanho sapatos desculpe lamentamos cliente isso isto este esta esse essa
-        tudo nada algo alguma algum vez alto mim alterar deste produto nunca chegou chega pacote devolver reembolso sempre feito fazer novo enviamos azul levo bem então depois antes ainda""",
-    "nl": """de het een en of maar is zijn ben bent was waren heb hebt heeft hebben ik jij je u
-        hij zij ze wij we jullie mij me mijn jouw uw ons onze hun dit dat deze die van voor met
-        op aan in uit bij naar over om tot door niet geen ja nee wel graag alstublieft
-        alsjeblieft dank bedankt hallo hoi wat wie waar wanneer waarom hoe kan kunt kunnen wil
-        wilt willen zou zal moet ook nog al heel erg te zo meer korting prijs bestelling
-        verzending verzendkosten duur goedkoop aanbieding annuleren abonnement helpen hulp
-        maat schoenen sorry helaas klant er hier nu vandaag gaat krijgen krijg extra geven pakket aangekomen terugsturen groot nooit altijd nieuwe gestuurd terugbetaling verwerkt blauw goed neem nemen dus toch even alles niets veel wordt werd""",
+        ont je tu il elle nous vous ils elles on me te se moi toi lui leur mon ma mes ton ta tes son
+        sa ses notre nos votre vos ce cet cette ces ça cela qui que quoi quel quelle pour par avec
+        sans dans sur sous chez en au aux pas ne non oui plus très trop bien merci bonjour bonsoir
+        plaît peux peut pouvez voudrais veux c'est j'ai n'est s'il qu'il c j l d n qu s m t jusqu
+        lorsqu cher chère prix réduction remise commande livraison frais rabais offre annuler
+        abonnement aussi encore déjà ici maintenant aujourd'hui désolé désolés navrée navré plaisir
+        aider aide taille chaussures baisser article message répondons vite journée bonne où accord
+        prends prendre colis arrivé retourner remboursement jamais toujours été fait faire bleu lien
+        nouveau envoyé quand comment pourquoi parce beaucoup peu tout tous rien""",
+    "it": """il lo la i gli le un uno una e ed o ma è sono sei siamo ho hai ha abbiamo avete hanno
+        io tu lui lei noi voi loro mi ti ci si vi me te mio mia miei tuo tua suo sua nostro nostra
+        vostro di del della dei delle dello degli a al alla ai da dal dalla in nel nella con su per
+        tra fra che chi cosa come dove quando perché non sì no più molto troppo grazie ciao
+        buongiorno prego posso può puoi potete possiamo vorrei voglio questo questa quello anche
+        ancora già qui ora oggi prezzo sconto ordine spedizione caro costoso offerta codice
+        annullare abbonamento aiutare aiuto taglia scarpe spiacenti dispiace purtroppo gentile
+        cliente alto articolo cambiare l dell all dall nell sull dov c'è bene va prendo pacco
+        arrivato restituire rimborso mai sempre stato fatto fare nuovo inviato blu tutto niente
+        allora dopo prima ecco vero""",
+    "pt": """o a os as um uma uns umas e ou mas de do da dos das em no na nos nas ao à aos com por
+        para pelo pela sem é são está estão estou sou foi tem têm tenho há eu você vocês ele ela nós
+        eles elas me te se lhe meu minha seu sua nosso nossa que quem qual como onde quando porque
+        não sim muito mais também já aqui agora hoje obrigado obrigada olá oi favor posso pode podem
+        podemos quero gostaria preciso preço desconto pedido encomenda frete envio entrega caro
+        barato demais oferta código cancelar assinatura ajudar ajuda tamanho sapatos desculpe
+        lamentamos cliente isso isto este esta esse essa tudo nada algo alguma algum vez alto mim
+        alterar deste produto nunca chegou chega pacote devolver reembolso sempre feito fazer novo
+        enviamos azul levo bem então depois antes ainda""",
+    "nl": """de het een en of maar is zijn ben bent was waren heb hebt heeft hebben ik jij je u hij
+        zij ze wij we jullie mij me mijn jouw uw ons onze hun dit dat deze die van voor met op aan
+        in uit bij naar over om tot door niet geen ja nee wel graag alstublieft alsjeblieft dank
+        bedankt hallo hoi wat wie waar wanneer waarom hoe kan kunt kunnen wil wilt willen zou zal
+        moet ook nog al heel erg te zo meer korting prijs bestelling verzending verzendkosten duur
+        goedkoop aanbieding annuleren abonnement helpen hulp maat schoenen sorry helaas klant er
+        hier nu vandaag gaat krijgen krijg extra geven pakket aangekomen terugsturen groot nooit
+        altijd nieuwe gestuurd terugbetaling verwerkt blauw goed neem nemen dus toch even alles
+        niets veel wordt werd""",
 }
 
 
@@ -261,7 +270,7 @@ _IDENTIFIER = re.compile(r"\b[^\W\d_][^\W_]*_\w+")
 _ACTION = r"(?:respond|negotiate|accept[ _]offer)"
 _ACTION_NAME = re.compile(
     rf"[\"'`]\s*{_ACTION}\s*[\"'`]|\b{_ACTION}\s*:|(?:->|→|=)\s*{_ACTION}\b"
-    rf"|\b(?:action|route|routing|intent|tool|label|classify|classified)\b[^.!?]{{0,20}}\b{_ACTION}\b",
+    rf"|\b(?:action|route|routing|intent|classify|classified)\b[^.!?]{{0,20}}\b{_ACTION}\b",
     re.IGNORECASE,
 )
 
@@ -283,16 +292,21 @@ def _format_problem(text: str) -> str | None:
 
 # --- meta talk --------------------------------------------------------------------------------
 
+# "the customer service team", "the user manual" are the shop's nouns, not talk about a person.
+_COMPOUNDS = (
+    r"(?:service|support|care|team|account|area|portal|cent(?:er|re)|manual|guide|reviews?"
+    r"|name|settings|profile|panel|experience|satisfaction)\b"
+)
 _META = re.compile(
-    r"\b(?:the|this)\s+(?:customer|user|shopper|buyer)s?\b"
+    rf"\b(?:the|this)\s+(?:customer|user|shopper|buyer)s?\b(?!\s+{_COMPOUNDS})"
     r"|\b(?:customer|user)(?:'s|s')?\s+(?:message|request|query|question|input|text)\b"
     r"|\bas\s+an?\s+(?:ai|artificial\s+intelligence|language\s+model|chatbot|bot)\b"
     r"|\b(?:ai|large)\s+language\s+model\b|\bi(?:'m|\s+am)\s+an?\s+(?:ai|bot|language\s+model)\b"
     r"|\bdetailed\s+analysis\b|\banaly[sz]e\s+(?:the|this|your)\s+(?:message|request|text)\b"
-    r"|\bi(?:'m|\s+am)\s+going\s+to\s+(?:respond|reply|answer|negotiate|route|classify)\b"
-    r"|\bi\s+will\s+(?:now\s+)?(?:respond|reply)\s+(?:with|by)\b|\blet\s+me\s+(?:respond|reply)\b"
+    r"|\bi(?:'m|\s+am)\s+going\s+to\s+(?:respond|negotiate|route|classify)\b"
+    r"|\bi\s+will\s+(?:now\s+)?respond\s+with\b"
     r"|\bmy\s+(?:instructions?|prompt|task)\b|\b(?:as|been|was)\s+instructed\b"
-    r"|\b(?:the|this)\s+(?:system|prompt|task|assistant|chatbot)\b|\bsystem\s+prompt\b"
+    r"|\b(?:the|this)\s+(?:system|task|assistant|chatbot)\b|\bsystem\s+prompt\b"
     r"|\bthe\s+(?:above|following)\s+(?:message|text|conversation)\b"
     r"|\b(?:el|la)\s+client[ea]\b|\b(?:der|des|dem|den)\s+kunden?\b|\b(?:le|du)\s+client\b"
     r"|\b(?:il|del)\s+cliente\b|\b(?:o|do)\s+cliente\b|\bde\s+klant\b",
