@@ -1,7 +1,9 @@
 """The negotiation graph: ``builder`` (uncompiled) and ``graph`` (compiled, no checkpointer).
 
-``langgraph dev`` supplies its own persistence, so ``graph`` is compiled without one; the CLI
-compiles ``builder`` with a ``SqliteSaver``; tests compile it with an in-memory saver.
+Every node is async and returns ``Command[Literal[...]]``: its routes are in its signature,
+so the drawn graph shows every real path. ``langgraph dev`` supplies its own persistence, so
+``graph`` is compiled without one; the session runner compiles ``builder`` with an async
+SQLite or Postgres saver; tests compile it with an in-memory saver.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from graph.services import Services
 from graph.state import InputState, NegotiationContext, NegotiationState
 from nodes.accept import make_accept
 from nodes.offer import make_offer
-from nodes.pricing import make_pricing, route_after_pricing
-from nodes.respond import respond
-from nodes.retrieval import make_retrieval, route_after_retrieval
-from nodes.router import make_router, route_after_router
+from nodes.pricing import make_pricing
+from nodes.respond import make_respond
+from nodes.retrieval import make_retrieval
+from nodes.router import make_router
 
 
 def make_builder(services: Services | None = None) -> StateGraph:
@@ -26,15 +28,10 @@ def make_builder(services: Services | None = None) -> StateGraph:
     b.add_node("retrieval", make_retrieval(services))
     b.add_node("pricing", make_pricing(services))
     b.add_node("offer", make_offer(services))
-    b.add_node("respond", respond)
     b.add_node("accept", make_accept(services))
+    b.add_node("respond", make_respond(services))
     b.add_edge(START, "router")
-    b.add_conditional_edges("router", route_after_router, ["retrieval", "accept", "respond"])
-    b.add_conditional_edges("retrieval", route_after_retrieval, ["pricing", "respond"])
-    b.add_conditional_edges("pricing", route_after_pricing, ["offer", "respond"])
-    b.add_edge("offer", END)
     b.add_edge("respond", END)
-    b.add_edge("accept", END)
     return b
 
 

@@ -6,7 +6,9 @@ The model proposes; these functions decide. Nothing here calls a model or a data
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -84,6 +86,11 @@ def compute_cap(f: CustomerFeatures, s: Settings) -> CapDecision:
         low_churn_ceiling_applied=ceiling,
         max_amount=discount_amount(f.cart_value, max(percent, 0.0)),
     )
+
+
+def floor_percent(standing: Mapping[str, Any] | None) -> float:
+    """The least a new offer may give: the customer's standing offer (0 without one)."""
+    return float(standing["discount_percent"]) if standing else 0.0
 
 
 def clamp_offer(model_percent: float, standing: float, cap: float) -> float:

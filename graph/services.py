@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from graph.settings import Settings, get_settings
-from graph.sgr_client import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_dialect
+from graph.sgr import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_dialect
 
 if TYPE_CHECKING:
     from stores.audit import AuditLog
@@ -52,6 +53,12 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
         max_retries=0,  # StructuredLLM retries (bounded, typed, Retry-After capped)
         use_responses_api=False,
         stream_usage=True,
+        # a client of this LLM's own: langchain's shared default is bound to the first event
+        # loop that used it (the CLI, the simulator and tests run one loop per command)
+        http_async_client=httpx.AsyncClient(
+            timeout=s.llm_timeout_s,
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        ),
         extra_body=(
             {"repetition_penalty": s.llm_repetition_penalty}
             if s.llm_repetition_penalty is not None
@@ -93,6 +100,13 @@ class Services:
             if self._llm is None:
                 self._llm = self.llm_factory(self.settings)
             return self._llm
+
+    async def allm(self) -> StructuredLLM:
+        """The structured LLM; built on first use in a worker thread (it asks the endpoint
+        for its version and models, which must not block the event loop)."""
+        if self._llm is not None:
+            return self._llm
+        return await asyncio.to_thread(self.llm)
 
     def features(self) -> FeatureStore:
         """The process-wide feature store of the data dir."""

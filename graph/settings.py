@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     verify_constraint: bool = True  # probe once per process that the server enforces schemas
     probe_retry_s: float = Field(default=60.0, ge=0)  # a failed probe is asked again after this
 
-    # storage
+    # storage: SQLite files in data_dir, or everything in Postgres (SGR_DATABASE_URL)
     data_dir: Path = Path("./data")
     checkpoint_db: Path | None = None  # default: $SGR_DATA_DIR/checkpoints.sqlite
+    database_url: str | None = None  # postgresql://...: checkpoints, ledger, leases, stores
 
     # conversation limits
     max_rounds: int = Field(default=3, ge=0)
@@ -57,11 +58,29 @@ class Settings(BaseSettings):
     max_turns: int = Field(default=30, ge=1)  # then the session is closed politely
 
     # sessions: one turn at a time, durable checkpoints
-    session_lease_s: float = Field(default=600.0, gt=0)  # a dead holder's lease expires
+    session_lease_s: float = Field(default=30.0, gt=0)  # renewed while the turn runs
     session_wait_s: float = Field(default=0.0, ge=0)  # 0: a busy session fails at once
     checkpoint_durability: Durability = "sync"
-    # `langgraph dev`: how often its in-memory run queue looks for new runs (its own: 0.5 s)
-    dev_queue_poll_s: float = Field(default=0.02, gt=0)
+
+    # the shop's words (nodes/replies.py, prompts/replies.toml)
+    shop_name: str = "our shop"
+    shop_language: str = (
+        "en"  # ISO 639-1: the templates' language (replies may follow the customer)
+    )
+    support_text: str = (
+        "You can see your order status and start a return under My orders, or reach our "
+        "support team from the Help page."
+    )
+    replies_path: Path | None = None  # a TOML file replacing prompts/replies.toml's texts
+
+    # the HTTP service (discount-manager serve)
+    shop_secret: str = ""  # HS256 key the shop's backend signs shopper JWTs with
+    manager_tokens: str = ""  # comma-separated tokens of managers and analysts
+    token_ttl_s: int = Field(default=900, gt=0)  # lifetime of `discount-manager token`
+    allowed_origins: str = ""  # comma-separated origins allowed by CORS (none by default)
+    max_body_bytes: int = Field(default=16_384, gt=0)  # larger request bodies get 413
+    session_rate_limit: int = Field(default=20, ge=1)  # turns per session per window
+    rate_window_s: float = Field(default=60.0, gt=0)
 
     # negotiation strategy (graph/policy.py: the concession schedule)
     pricing_strategy: PricingStrategy = "schedule"  # "model": the model picks up to the cap
@@ -110,6 +129,26 @@ class Settings(BaseSettings):
         return Settings.model_validate(
             {**self.model_dump(), "data_dir": Path(data_dir), "checkpoint_db": None}
         )
+
+    def with_paths_absolute(self) -> Settings:
+        """A copy whose data dir and checkpoint DB are absolute paths."""
+        assert self.checkpoint_db is not None
+        return self.model_copy(
+            update={
+                "data_dir": self.data_dir.expanduser().absolute(),
+                "checkpoint_db": Path(self.checkpoint_db).expanduser().absolute(),
+            }
+        )
+
+    @property
+    def manager_token_list(self) -> list[str]:
+        """``SGR_MANAGER_TOKENS`` split at commas, blanks dropped."""
+        return [t.strip() for t in self.manager_tokens.split(",") if t.strip()]
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        """``SGR_ALLOWED_ORIGINS`` split at commas, blanks dropped."""
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
 
     @property
     def hot_db(self) -> Path:

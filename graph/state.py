@@ -65,7 +65,7 @@ class Proposal(TypedDict, total=False):
 
 
 class AuditRecord(TypedDict, total=False):
-    """One SGR call (``graph.sgr_client.SGRCall.as_dict``) plus the turn and the policy."""
+    """One SGR call (``graph.sgr.SGRCall.as_dict``) plus the turn and the policy."""
 
     node: str
     schema: str
@@ -104,7 +104,7 @@ def current_turn_records(left: list[AuditRecord], right: list[AuditRecord]) -> l
     """Reducer of ``audit``: append, keeping only the records of the newest turn.
 
     The whole trail lives in the append-only ``audit_log`` table (written by
-    ``nodes.shared.sgr_step``); a checkpoint that re-stored it would grow with every turn.
+    ``nodes.sgr_step``); a checkpoint that re-stored it would grow with every turn.
     """
     merged = [*(left or []), *(right or [])]
     if not merged:
@@ -130,7 +130,7 @@ class InputState(TypedDict):
     """What a caller sends each turn."""
 
     messages: Messages
-    """The conversation; a turn appends the customer's message, the graph appends one reply."""
+    """The conversation; a turn appends the customer's message, ``respond`` one reply."""
 
 
 class NegotiationState(InputState, total=False):
@@ -141,9 +141,10 @@ class NegotiationState(InputState, total=False):
     turn: int
     """router, session: turns started in this session."""
     route: Route | None
-    """router (retrieval/pricing may demote to respond), per turn: the branch taken."""
+    """router, per turn: the action the router decided (after grounding)."""
     reply: str | None
-    """router/retrieval/pricing, per turn: text the respond node will send."""
+    """the node that decides the turn's answer, per turn: the text ``respond`` sends (the only
+    node that appends to ``messages``)."""
     requested_percent: float | None
     """router, per turn: the percent the customer explicitly asked for."""
     features: dict[str, Any] | None
@@ -164,4 +165,4 @@ class NegotiationState(InputState, total=False):
     error: str | None
     """any node, per turn: what went wrong this turn (``None`` when nothing did)."""
     status: TurnStatus | None
-    """pricing/offer/accept, per turn: the offer status this turn ended with."""
+    """router/retrieval/pricing/offer/accept, per turn: how this turn ended for the offer."""

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
-from langchain_core.messages import AIMessage
+from langgraph.types import Command
 
 from graph.services import Services
 from graph.state import NegotiationState
-from nodes.shared import pending_reply
+from nodes.replies import Replies, amount_text, percent_text
 from stores.ledger import OfferError
 
 log = logging.getLogger(__name__)
 
+Route = Literal["respond"]
+
 
 def make_accept(services: Services):
     """The accept node bound to ``services``."""
+    replies = Replies.of(services.settings)  # read the templates once, off the event loop
 
-    def accept(state: NegotiationState) -> dict[str, Any]:
+    def accept_now(state: NegotiationState) -> dict[str, Any]:
+        """The ledger's side of an acceptance (blocking: run in a worker thread)."""
         user = state.get("user_id") or ""
         ledger = services.ledger()
         offer = ledger.standing_offer(user)
@@ -27,35 +32,40 @@ def make_accept(services: Services):
             if last:
                 check = ledger.validate(last["code"], user)
                 if not check.valid:
-                    text = (
-                        f"Sorry, your {last['discount_percent']:g}% offer is no longer valid "
-                        f"({check.reason}). Ask me again and I'll see what I can do."
+                    reply = replies.say(
+                        "offer_invalid",
+                        percent=percent_text(last["discount_percent"]),
+                        reason=check.reason,
                     )
-                    return {
-                        "messages": [AIMessage(content=text)],
-                        "standing_offer": None,
-                        "status": "expired" if "expired" in check.reason else "invalid",
-                    }
+                    status = "expired" if "expired" in check.reason else "invalid"
+                    return {"reply": reply, "standing_offer": None, "status": status}
             if ledger.user_pending_offer(user) is not None:
-                return {"messages": [AIMessage(content=pending_reply(None))]}
-            text = "There's no offer to accept yet. Would you like me to look for a discount?"
-            return {"messages": [AIMessage(content=text)]}
+                return {"reply": replies.pending(None)}
+            return {"reply": replies.say("nothing_to_accept")}
         if offer.status == "accepted":
-            text = (
-                f"Your {offer.discount_percent:g}% discount (code {offer.code}) is already applied."
+            reply = replies.say(
+                "already_applied", percent=percent_text(offer.discount_percent), code=offer.code
             )
-            return {"messages": [AIMessage(content=text)], "status": "accepted"}
+            return {"reply": reply, "status": "accepted"}
         try:
             done = ledger.accept(offer.code, user)
         except OfferError as e:
             log.warning("accept refused for %s: %s", user, e)
-            text = f"Sorry, that offer can't be accepted: {e}."
-            return {"messages": [AIMessage(content=text)], "error": str(e)}
-        data = done.model_dump(mode="json")
-        text = (
-            f"Done! {done.discount_percent:g}% off is applied to your cart "
-            f"({done.amount:.2f} off). Your code is {done.code}."
+            return {"reply": replies.say("cannot_accept"), "error": str(e)}
+        reply = replies.say(
+            "accepted",
+            percent=percent_text(done.discount_percent),
+            amount=amount_text(done.amount),
+            code=done.code,
         )
-        return {"messages": [AIMessage(content=text)], "standing_offer": data, "status": "accepted"}
+        return {
+            "reply": reply,
+            "standing_offer": done.model_dump(mode="json"),
+            "status": "accepted",
+        }
+
+    async def accept(state: NegotiationState) -> Command[Route]:
+        update = await asyncio.to_thread(accept_now, state)
+        return Command(goto="respond", update=update)
 
     return accept

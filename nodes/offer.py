@@ -7,42 +7,33 @@ the ledger stored the manager's decision but before the checkpoint, re-running d
 recorded outcome (the approved code, or the fallback offer) instead of deciding again.
 
 Resume values are validated here, inside the graph: an invalid one re-asks by interrupting
-again with an ``error`` in the payload, so no caller (CLI, Studio, SDK) can wedge a session.
-The ledger has the last word on money: when it refuses an offer, the reply says what the
-customer actually holds.
+again with an ``error`` in the payload, so no caller (CLI, HTTP, Studio, SDK) can wedge a
+session. The ledger has the last word on money: when it refuses an offer, the reply says what
+the customer actually holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
-from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 
 from graph.approval import ApprovalDecision, ApprovalDecisionError, parse_decision
-from graph.policy import max_unapproved_percent
+from graph.policy import floor_percent, max_unapproved_percent
 from graph.services import Services
 from graph.state import ApprovalRequest, NegotiationState, OfferData
-from nodes.shared import floor_percent, hold_reply, refusal_reply
+from nodes.replies import Replies, percent_text
 from stores.errors import OfferError, OfferRefusedError
 from stores.ledger import CHURN_BANDS, INVENTORY_STATUSES, OfferLedger
 from stores.models import Offer
 
 log = logging.getLogger(__name__)
 
+Route = Literal["respond"]
 _REFUSAL_STATUS = {"accepted_stands": "accepted", "session_conflict": "invalid"}
-
-
-def offer_reply(message: str, offer: OfferData) -> str:
-    """The customer-facing text: the model's words plus the code's authoritative terms."""
-    expires = str(offer["expires_at"])[:16].replace("T", " ")
-    terms = (
-        f"Your offer: {offer['discount_percent']:g}% off ({offer['amount']:.2f} off your cart), "
-        f"code {offer['code']}, valid until {expires} UTC."
-    )
-    return f"{message}\n\n{terms}" if message else terms
 
 
 def priced_under(state: NegotiationState) -> dict[str, Any]:
@@ -80,36 +71,40 @@ def ask_manager(request: ApprovalRequest, proposed: float) -> ApprovalDecision:
 
 def make_offer(services: Services):
     """The offer node bound to ``services``."""
+    replies = Replies.of(services.settings)  # read the templates once, off the event loop
     s = services.settings
 
-    def refused(e: OfferRefusedError, status: str | None = None) -> dict[str, Any]:
+    def refused(e: OfferRefusedError, status: str | None = None) -> Command[Route]:
         log.info("ledger issued no offer: %s (%s)", e.reason, e)
         standing = _data(e.standing)
         update: dict[str, Any] = {
-            "messages": [AIMessage(content=refusal_reply(e.reason, standing))],
+            "reply": replies.refusal(e.reason, standing),
             "status": status or _REFUSAL_STATUS.get(e.reason),
         }
         if e.reason == "session_conflict":
             update["error"] = str(e)
         else:
             update["standing_offer"] = standing
-        return update
+        return Command(goto="respond", update=update)
 
-    def closed(ledger: OfferLedger, record: Offer, user: str) -> dict[str, Any]:
+    def closed(ledger: OfferLedger, record: Offer, user: str) -> Command[Route]:
         """The proposal left the ledger's open statuses: say so, and what still stands."""
         standing = _data(ledger.standing_offer(user))
-        text = f"That proposal is no longer open ({record.status}). Ask me again for a new offer."
+        text = replies.say("proposal_closed", status=record.status)
         if standing:
-            text += f" Your {standing['discount_percent']:g}% code {standing['code']} stands."
-        return {
-            "messages": [AIMessage(content=text)],
-            "status": record.status,
-            "standing_offer": standing,
-        }
+            text += " " + replies.say(
+                "code_stands",
+                percent=percent_text(standing["discount_percent"]),
+                code=standing["code"],
+            )
+        return Command(
+            goto="respond",
+            update={"reply": text, "status": record.status, "standing_offer": standing},
+        )
 
-    def offer(state: NegotiationState, config: RunnableConfig) -> dict[str, Any]:
+    async def offer(state: NegotiationState, config: RunnableConfig) -> Command[Route]:
         p = dict(state["proposal"] or {})
-        ledger = services.ledger()
+        ledger = await asyncio.to_thread(services.ledger)
         session = str(config["configurable"]["thread_id"])
         user, turn = state["user_id"], state.get("turn", 0)
         needs_approval = bool(p["approval_reasons"])
@@ -123,7 +118,8 @@ def make_offer(services: Services):
             **priced_under(state),
         }
         try:
-            record = ledger.propose(
+            record = await asyncio.to_thread(
+                ledger.propose,
                 **write,
                 discount_percent=p["discount_percent"],
                 status="approval_pending" if needs_approval else "proposed",
@@ -152,7 +148,8 @@ def make_offer(services: Services):
             choice = ask_manager(request, record.discount_percent)
             # Effects of the decision only from here on (the lines above re-run on resume).
             try:
-                ledger.decide(
+                await asyncio.to_thread(
+                    ledger.decide,
                     record.code,
                     approved=choice.approved,
                     decided_by=choice.approver,
@@ -160,7 +157,7 @@ def make_offer(services: Services):
                 )
             except OfferError as e:  # decided already (a re-run), or expired meanwhile
                 log.info("decision on %s not recorded again: %s", record.code, e)
-            record = ledger.refresh(record.code) or record
+            record = await asyncio.to_thread(ledger.refresh, record.code) or record
 
         if needs_approval and record.decided_by:
             verdict = "rejected" if record.status == "rejected" else "approved"
@@ -169,31 +166,42 @@ def make_offer(services: Services):
             # the recorded decision wins over the resume value; the fallback is keyed too
             fallback = max_unapproved_percent(p["cart_value"], p["cap_percent"], s)
             if fallback <= 0:
-                standing = _data(ledger.standing_offer(user))
-                reply = hold_reply(standing)
-                return {
-                    "messages": [AIMessage(content=reply)],
-                    "status": "rejected",
-                    "standing_offer": standing,
-                }
+                standing = _data(await asyncio.to_thread(ledger.standing_offer, user))
+                return Command(
+                    goto="respond",
+                    update={
+                        "reply": replies.hold(standing),
+                        "status": "rejected",
+                        "standing_offer": standing,
+                        "proposal": p,
+                    },
+                )
             try:
-                record = ledger.propose(
-                    **write, slot="fallback", discount_percent=fallback, status="proposed"
+                record = await asyncio.to_thread(
+                    ledger.propose,
+                    **write,
+                    slot="fallback",
+                    discount_percent=fallback,
+                    status="proposed",
                 )
             except OfferRefusedError as e:
                 return refused(e, status="rejected")
         if record.status not in {"proposed", "accepted"}:
-            return closed(ledger, record, user)
+            return await asyncio.to_thread(closed, ledger, record, user)
         data = _data(record)
         assert data is not None
         # the model's words may name the percent it priced; keep them only if that still holds
         words = p["message"] if record.discount_percent == p["discount_percent"] else ""
-        return {
-            "messages": [AIMessage(content=offer_reply(words, data))],
-            "offers": [data],
-            "standing_offer": data,
-            "status": record.status,
-            "proposal": {**p, "discount_percent": record.discount_percent, "code": record.code},
-        }
+        terms = replies.offer_terms(data)
+        return Command(
+            goto="respond",
+            update={
+                "reply": f"{words}\n\n{terms}" if words else terms,
+                "offers": [data],
+                "standing_offer": data,
+                "status": record.status,
+                "proposal": {**p, "discount_percent": record.discount_percent, "code": record.code},
+            },
+        )
 
     return offer

@@ -1,92 +1,54 @@
-"""Pricing node (SGR Cascade pattern): reason step by step, propose a percent; code decides.
+"""Pricing node (SGR Cascade): reason step by step, propose a percent; the code decides.
 
 ``SGR_PRICING_STRATEGY=schedule`` (default): each round has a bound from the concession
-schedule (:func:`graph.policy.round_ceiling`, capped by the customer's ask); the schema sent
-carries ``minimum: <floor>`` and ``maximum: <bound>`` so the server enforces the round while
-decoding, and :func:`graph.policy.scheduled_offer` clamps and enforces visible steps anyway.
-A reply that cannot be used still prices the round from the schedule, with template words.
+schedule (:func:`graph.policy.round_ceiling`, capped by the customer's ask); the model picks
+from that round's 0.5 grid (``nodes.schemas.grid_pricing_model``: enforced while decoding)
+and :func:`graph.policy.scheduled_offer` clamps and enforces visible steps anyway. A reply
+that cannot be used still prices the round from the schedule, with template words.
 ``model``: the model may pick anything up to the cap (the behaviour before the schedule).
-Nothing is written here: the proposal goes to the ``offer`` node, which owns every side effect.
+
+Pricing writes only its audit record; the proposal goes to the ``offer`` node, which owns
+every effect on money.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from graph.budget import call_budget
 from graph.policy import (
     approval_reasons,
     clamp_offer,
+    floor_percent,
     round_bound,
     round_ceiling,
     scheduled_offer,
 )
 from graph.services import Services
-from graph.sgr_client import json_schema_of
-from graph.state import NegotiationState, Proposal
-from nodes.shared import (
-    floor_percent,
-    hold_reply,
-    last_human_text,
-    safe_customer_message,
-    sgr_step,
-)
+from graph.sgr import json_schema_of
+from graph.state import NegotiationContext, NegotiationState, Proposal
+from nodes.guard import guarded_message
+from nodes.identity import run_identity
+from nodes.messages import last_human_text
+from nodes.replies import Replies
+from nodes.schemas import PricingDecision, bounded_pricing_model, grid_pricing_model
+from nodes.sgr_step import commit, sgr_step
 from prompts import render
 from stores.models import discount_amount
 
 log = logging.getLogger(__name__)
 
-
-class PricingDecision(BaseModel):
-    """The cascade, in the order the model must think."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # a short clause each: a 135M model fills every string to its bound (graph/budget.py)
-    churn_analysis: str = Field(..., max_length=60, description="how likely to leave, why")
-    financial_analysis: str = Field(..., max_length=60, description="value of this customer")
-    margin_math: str = Field(..., max_length=60, description="what the margin allows")
-    negotiation_position: str = Field(
-        ..., max_length=60, description="offers made so far and the customer's ask"
-    )
-    discount_percent: float = Field(..., ge=0, le=100)
-    customer_message: str = Field(..., min_length=1, max_length=200)
+Route = Literal["offer", "respond"]
 
 
-@lru_cache(maxsize=1024)  # bounds sit on a 0.5 grid: a bounded number of classes
-def bounded_pricing_model(high: float, low: float = 0.0) -> type[PricingDecision]:
-    """``PricingDecision`` whose ``discount_percent`` lies in ``[low, high]`` (cached)."""
-    return create_model(
-        "PricingDecision",
-        __base__=PricingDecision,
-        discount_percent=(float, Field(..., ge=low, le=high)),
-    )
-
-
-def grid_schema(schema: dict[str, Any], low: float, high: float) -> dict[str, Any]:
-    """``schema`` with ``discount_percent`` one of the 0.5-grid values in ``[low, high]``.
-
-    A JSON number may run on ("1.0000000…") until ``max_tokens``; an enum is short and on the
-    grid. The code still validates against the open ``ge``/``le`` model and clamps.
-    """
-    out = json.loads(json.dumps(schema))
-    steps = round((high - low) * 2)
-    values = [low + i / 2 for i in range(steps + 1)]
-    out["properties"]["discount_percent"]["enum"] = [int(v) if v == int(v) else v for v in values]
-    return out
-
-
-SCHEDULE_MESSAGE = "Thanks for your patience. Here is what I can do for you."
-FINAL_NOTE = "This is my best and final offer."
-
-
-def _offers_text(state: NegotiationState) -> str:
+def offers_text(state: NegotiationState) -> str:
+    """The offers made so far, as the prompt states them."""
     offers = [f"{o['discount_percent']:g}%" for o in state.get("offers") or []]
     standing = state.get("standing_offer")
     if standing and not offers:
@@ -94,11 +56,38 @@ def _offers_text(state: NegotiationState) -> str:
     return ", ".join(offers) or "none"
 
 
+def pricing_prompt(
+    state: NegotiationState, *, high: float, floor: float, round_no: int, max_rounds: int
+) -> list[Any]:
+    """The customer's facts (internal), the round's range, then the customer's message."""
+    f = state["features"] or {}
+    ask = state.get("requested_percent")
+    system = render(
+        "pricing",
+        churn=f["churn_probability"],
+        ltv=f["lifetime_value"],
+        cadence=f["avg_days_between_orders"],
+        cart=f["cart_value"],
+        margin_pct=100 * f["margin"],
+        inventory=f["inventory"],
+        high=high,
+        floor=floor,
+        offers=offers_text(state),
+        ask=f"{ask:g}%" if ask is not None else "not stated",
+        round=round_no,
+        max_rounds=max_rounds,
+    )
+    return [SystemMessage(content=system), HumanMessage(content=last_human_text(state["messages"]))]
+
+
 def make_pricing(services: Services):
     """The pricing node bound to ``services``."""
+    replies = Replies.of(services.settings)  # read the templates once, off the event loop
     s = services.settings
 
-    def pricing(state: NegotiationState) -> dict[str, Any]:
+    async def pricing(
+        state: NegotiationState, runtime: Runtime[NegotiationContext], config: RunnableConfig
+    ) -> Command[Route]:
         f, cap = state["features"] or {}, state["cap"] or {}
         cap_pct = float(cap["cap_percent"])
         standing = state.get("standing_offer")
@@ -107,14 +96,14 @@ def make_pricing(services: Services):
         turn = state.get("turn", 0)
 
         if rounds >= s.max_rounds:
-            reply = (
-                f"My offer of {floor:g}% with code {standing['code']} is final."
-                if standing
-                else "I'm not able to offer a discount on this order."
+            return Command(
+                goto="respond", update={"reply": replies.final(standing), "status": "final"}
             )
-            return {"reply": reply, "route": "respond", "status": "final"}
         if cap_pct <= floor:
-            return {"reply": hold_reply(standing), "pricing_rounds": rounds + 1}
+            return Command(
+                goto="respond",
+                update={"reply": replies.hold(standing), "pricing_rounds": rounds + 1},
+            )
 
         ask = state.get("requested_percent")
         round_no = rounds + 1
@@ -122,11 +111,7 @@ def make_pricing(services: Services):
         schedule = s.pricing_strategy == "schedule"
         if schedule:
             ceiling = round_ceiling(
-                round_no,
-                s.max_rounds,
-                cap_pct,
-                open_share=s.open_share,
-                curve=s.concession_curve,
+                round_no, s.max_rounds, cap_pct, open_share=s.open_share, curve=s.concession_curve
             )
             high = round_bound(ceiling, ask, standing=floor, last_round=last)
             low = floor
@@ -142,52 +127,44 @@ def make_pricing(services: Services):
             "standing_percent": floor,
         }
         if schedule and scheduled_offer(None, floor, high, s.min_step) <= floor:
-            return {"pricing_rounds": round_no, "reply": hold_reply(standing)}
+            return Command(
+                goto="respond", update={"pricing_rounds": round_no, "reply": replies.hold(standing)}
+            )
 
-        model = bounded_pricing_model(high, low)
-        schema = json_schema_of(model)
-        if schedule:
-            schema = grid_schema(schema, low, high)
-        prompt = [
-            SystemMessage(
-                content=render(
-                    "pricing",
-                    churn=f["churn_probability"],
-                    ltv=f["lifetime_value"],
-                    cadence=f["avg_days_between_orders"],
-                    cart=f["cart_value"],
-                    margin_pct=100 * f["margin"],
-                    inventory=f["inventory"],
-                    high=high,
-                    floor=floor,
-                    offers=_offers_text(state),
-                    ask=f"{ask:g}%" if ask is not None else "not stated",
-                    round=round_no,
-                    max_rounds=s.max_rounds,
-                )
-            ),
-            HumanMessage(content=last_human_text(state["messages"])),
-        ]
-        step = sgr_step(
+        model: type[PricingDecision] = (
+            grid_pricing_model(low, high) if schedule else bounded_pricing_model(high, low)
+        )
+        who = run_identity(runtime, config)
+        step = await sgr_step(
             services,
+            who,
             model,
-            prompt,
+            pricing_prompt(
+                state, high=high, floor=floor, round_no=round_no, max_rounds=s.max_rounds
+            ),
             node="pricing",
             turn=turn,
-            schema=schema,
             policy=policy,
-            max_tokens=call_budget(schema, s.llm_max_tokens),
+            max_tokens=call_budget(json_schema_of(model), s.llm_max_tokens),
             defer_record=True,
         )
         decision = step.decision
         if decision is None and not schedule:
-            return step.fallback()
+            return Command(
+                goto="respond",
+                update={
+                    "reply": replies.say("fallback"),
+                    "error": step.error,
+                    "status": "fallback",
+                    "audit": step.audit,
+                },
+            )
 
+        model_pct = float(decision.discount_percent) if decision else None
         if schedule:
-            model_pct = decision.discount_percent if decision else None
             final = scheduled_offer(model_pct, floor, high, s.min_step)
         else:
-            model_pct = decision.discount_percent  # type: ignore[union-attr]
+            assert model_pct is not None
             final = clamp_offer(model_pct, floor, cap_pct)
         amount = discount_amount(f["cart_value"], final)
         policy |= {
@@ -197,17 +174,23 @@ def make_pricing(services: Services):
             "template": decision is None,
             "best_and_final": schedule and last,
         }
-        audit = [step.commit(services, policy=policy)] if step.record else []
-        base: dict[str, Any] = {"pricing_rounds": round_no, "audit": audit}
+        rec = await commit(services, who, step, node="pricing", turn=turn, policy=policy)
+        base: dict[str, Any] = {"pricing_rounds": round_no, "audit": [rec]}
         if final <= floor:
-            return {**base, "reply": hold_reply(standing)}
+            return Command(goto="respond", update={**base, "reply": replies.hold(standing)})
         words = (
-            safe_customer_message(decision.customer_message, final)
+            guarded_message(
+                decision.customer_message,
+                final,
+                last_human_text(state["messages"]),
+                shop_language=s.shop_language,
+            )
             if decision
-            else SCHEDULE_MESSAGE
+            else None
         )
+        words = words or replies.say("offer_intro")
         if schedule and last:
-            words = f"{words} {FINAL_NOTE}"
+            words = f"{words} {replies.say('best_and_final')}"
         proposal: Proposal = {
             "discount_percent": final,
             "cap_percent": cap_pct,
@@ -221,11 +204,6 @@ def make_pricing(services: Services):
             ),
             "approval_reasons": approval_reasons(final, amount, s),
         }
-        return {**base, "proposal": proposal}
+        return Command(goto="offer", update={**base, "proposal": proposal})
 
     return pricing
-
-
-def route_after_pricing(state: NegotiationState) -> str:
-    """Conditional edge: a proposal is issued by the offer node; anything else is a reply."""
-    return "offer" if state.get("proposal") else "respond"

@@ -1,4 +1,8 @@
-"""Respond node: send the reply prepared this turn (router answer, error or fallback)."""
+"""Respond node: every turn ends here, sending the reply its nodes prepared.
+
+One output convention: router, retrieval, pricing, offer and accept write ``reply`` (and
+route here); only this node appends to ``messages``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,18 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from graph.services import Services
 from graph.state import NegotiationState
-from nodes.shared import FALLBACK_REPLY
+from nodes.replies import Replies
 
 
-def respond(state: NegotiationState) -> dict[str, Any]:
-    """Append the turn's reply as the assistant message."""
-    return {"messages": [AIMessage(content=state.get("reply") or FALLBACK_REPLY)]}
+def make_respond(services: Services):
+    """The respond node bound to ``services`` (for the shop's fallback words)."""
+
+    fallback = Replies.of(services.settings).say("fallback")
+
+    async def respond(state: NegotiationState) -> dict[str, Any]:
+        reply = state.get("reply") or fallback
+        return {"messages": [AIMessage(content=reply)]}
+
+    return respond

@@ -1,6 +1,6 @@
 """Retrieval node: the session's customer from the hot and cold stores, and the policy cap.
 
-The customer id comes from the state (set from the run context by the router), never from
+The customer id comes from the state (pinned from the run context by the router), never from
 message text or model output. A customer who already accepted a redeemable code, or whose
 proposal waits for a manager, is answered here without pricing (the ledger would refuse a new
 offer anyway, see ``stores.ledger``).
@@ -8,67 +8,72 @@ offer anyway, see ``stores.ledger``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
 
 from graph.policy import compute_cap
 from graph.services import Services
 from graph.state import NegotiationState, OfferData
-from nodes.shared import accepted_reply, pending_reply
-from stores.models import UnknownUser
+from nodes.replies import Replies
+from stores.models import CustomerFeatures, UnknownUser
 
 log = logging.getLogger(__name__)
+
+Route = Literal["pricing", "respond"]
 
 
 def make_retrieval(services: Services):
     """The retrieval node bound to ``services``."""
+    replies = Replies.of(services.settings)  # read the templates once, off the event loop
 
-    def retrieval(state: NegotiationState, config: RunnableConfig) -> dict[str, Any]:
-        user_id = state.get("user_id") or ""
-        session = str((config.get("configurable") or {}).get("thread_id") or "")
-        turn = state.get("turn", 0)
-        result = services.features().lookup(user_id)
-        if isinstance(result, UnknownUser):
-            log.warning("unknown customer %s: %s", user_id, result.reason)
-            return {
-                "route": "respond",
-                "features": None,
-                "cap": None,
-                "error": f"unknown user {user_id}: {result.reason}",
-                "reply": "I couldn't find your account, so I can't look at discounts right now.",
-            }
-        cap = compute_cap(result, services.settings)
+    def lookup(user_id: str, session: str, turn: int) -> dict[str, Any]:
+        """Everything retrieval reads, in one worker thread (the stores are blocking)."""
+        found = services.features().lookup(user_id)
+        if isinstance(found, UnknownUser):
+            return {"unknown": found}
         ledger = services.ledger()
         standing = ledger.standing_offer(user_id)
-        data = cast(OfferData, standing.model_dump(mode="json")) if standing else None
-        update: dict[str, Any] = {
-            "features": result.model_dump(mode="json"),
-            "cap": cap.model_dump(mode="json"),
-            "standing_offer": data,
-        }
-        if data is not None and data["status"] == "accepted":
-            return {
-                **update,
-                "route": "respond",
-                "status": "accepted",
-                "reply": accepted_reply(data),
-            }
         pending = ledger.user_pending_offer(user_id)
         if pending is not None and pending.session_id == session and pending.turn < turn:
             # A new turn of this thread dropped the interrupt that asked for this decision:
             # nobody can approve it any more, so it lapses instead of blocking the customer.
             ledger.withdraw(pending.code)
             pending = None
-        if pending is not None:
-            return {**update, "route": "respond", "reply": pending_reply(data)}
-        return update
+        return {"features": found, "standing": standing, "pending": pending}
+
+    async def retrieval(state: NegotiationState, config: RunnableConfig) -> Command[Route]:
+        user_id = state.get("user_id") or ""
+        session = str((config.get("configurable") or {}).get("thread_id") or "")
+        got = await asyncio.to_thread(lookup, user_id, session, state.get("turn", 0))
+        if "unknown" in got:
+            reason = got["unknown"].reason
+            log.warning("unknown customer %s: %s", user_id, reason)
+            return Command(
+                goto="respond",
+                update={
+                    "features": None,
+                    "cap": None,
+                    "error": f"unknown user {user_id}: {reason}",
+                    "reply": replies.say("unknown_customer"),
+                },
+            )
+        features: CustomerFeatures = got["features"]
+        standing = got["standing"]
+        data = cast(OfferData, standing.model_dump(mode="json")) if standing else None
+        update: dict[str, Any] = {
+            "features": features.model_dump(mode="json"),
+            "cap": compute_cap(features, services.settings).model_dump(mode="json"),
+            "standing_offer": data,
+        }
+        if data is not None and data["status"] == "accepted":
+            reply = replies.accepted_stands(data)
+            return Command(goto="respond", update={**update, "status": "accepted", "reply": reply})
+        if got["pending"] is not None:
+            return Command(goto="respond", update={**update, "reply": replies.pending(data)})
+        return Command(goto="pricing", update=update)
 
     return retrieval
-
-
-def route_after_retrieval(state: NegotiationState) -> str:
-    """Conditional edge: priced only when the customer was found and nothing was answered."""
-    ready = state.get("features") and not state.get("error") and not state.get("reply")
-    return "pricing" if ready else "respond"

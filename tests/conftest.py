@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graph.builder import make_builder
 from graph.services import Services
 from graph.settings import Settings
-from graph.sgr_client import StructuredLLM
+from graph.sgr import StructuredLLM
 from graph.state import NegotiationContext
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
@@ -49,20 +50,30 @@ class App:
         self.graph = make_builder(self.services).compile(checkpointer=InMemorySaver())
 
     def turn(self, text: str, *, user: str = "user_100", session: str = "s1") -> dict[str, Any]:
-        return self.graph.invoke(
-            {"messages": [HumanMessage(content=text)]},
-            {"configurable": {"thread_id": session}},
-            context=NegotiationContext(user_id=user),
+        """One turn through the whole graph (``ainvoke`` in an event loop of its own)."""
+        return asyncio.run(
+            self.graph.ainvoke(
+                {"messages": [HumanMessage(content=text)]},
+                {"configurable": {"thread_id": session}},
+                context=NegotiationContext(user_id=user),
+            )
         )
 
     def resume(self, value: Any, *, user: str = "user_100", session: str = "s1") -> dict[str, Any]:
+        """Resume an interrupted turn with ``value``."""
         from langgraph.types import Command
 
-        return self.graph.invoke(
-            Command(resume=value),
-            {"configurable": {"thread_id": session}},
-            context=NegotiationContext(user_id=user),
+        return asyncio.run(
+            self.graph.ainvoke(
+                Command(resume=value),
+                {"configurable": {"thread_id": session}},
+                context=NegotiationContext(user_id=user),
+            )
         )
+
+    def state(self, session: str = "s1") -> Any:
+        """The session's state snapshot."""
+        return asyncio.run(self.graph.aget_state({"configurable": {"thread_id": session}}))
 
     @property
     def chat(self) -> Any:

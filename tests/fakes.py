@@ -1,65 +1,47 @@
-"""A scripted chat model: records every call, answers from a list (a fake vLLM in-process)."""
+"""Schema-valid replies for scripted models (``graph.ops.fakes.scripted_llm``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field
+from graph.ops.fakes import FakeChat, Script, fake_llm, scripted_llm
 
-from graph.sgr_client import StructuredLLM
+__all__ = ["FakeChat", "Script", "fake_llm", "price", "route", "scripted_llm"]
 
 
-class ScriptedChat(BaseChatModel):
-    """Replies are JSON strings/dicts or ``(content, finish_reason)`` pairs, used in order."""
-
-    replies: list[Any] = Field(default_factory=list)
-    calls: list[dict[str, Any]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.calls.append({"messages": list(messages), "kwargs": kwargs})
-        if not self.replies:
-            raise AssertionError("the scripted chat model ran out of replies")
-        reply = self.replies.pop(0)
-        content, finish = reply if isinstance(reply, tuple) else (reply, "stop")
-        if not isinstance(content, str):
-            content = json.dumps(content)
-        msg = AIMessage(
-            content=content,
-            response_metadata={"finish_reason": finish},
-            usage_metadata={"input_tokens": 100, "output_tokens": 20, "total_tokens": 120},
-        )
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+def schema_quote(schema: dict[str, Any], ask: float | None = None) -> str:
+    """The clause a model would quote: the first of the schema's quote values stating the
+    ask, else holding a concession word (the server only lets ``quote`` take the customer's
+    own clauses)."""
+    quote = ((schema.get("$defs") or {}).get("Negotiate") or {}).get("properties", {})
+    field = quote.get("quote") or {}
+    clauses = field.get("enum") or ([field["const"]] if "const" in field else ["discount"])
+    if ask is not None:
+        stated = [c for c in clauses if f"{ask:g}%" in c.replace(" %", "%")]
+        if stated:
+            return stated[0]
+    cues = ("discount", "deal", "%", "price", "cheaper", "more", "better", "off", "higher")
+    return next((c for c in clauses if any(k in c.lower() for k in cues)), clauses[0])
 
 
-def scripted_llm(*replies: Any, dialect: str = "structured_outputs") -> StructuredLLM:
-    """A ``StructuredLLM`` over a ``ScriptedChat`` with the given replies."""
-    return StructuredLLM(ScriptedChat(replies=list(replies)), dialect)  # type: ignore[arg-type]
-
-
-def route(action: str, **extra: Any) -> dict[str, Any]:
-    """A schema-valid router reply."""
+def route(action: str, **extra: Any) -> Any:
+    """A schema-valid router reply. A ``negotiate`` without ``quote`` quotes the customer's
+    clause from the request's schema, as a constrained model must."""
     decision: dict[str, Any] = {"action": action}
     if action == "negotiate":
         ask = extra.get("requested_percent")
-        # the quote must occur in the customer's message: "10%" for an ask, else "discount"
-        decision["quote"] = extra.get("quote", f"{ask:g}%" if ask is not None else "discount")
         decision["requested_percent"] = ask
+        if "quote" not in extra:
+            analysis = extra.get("analysis", "customer intent")
+
+            def reply(schema: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
+                quoted = {**decision, "quote": schema_quote(schema, ask)}
+                return {"analysis": analysis, "decision": quoted}
+
+            return reply
+        decision["quote"] = extra["quote"]
     if action == "respond":
-        decision["reply"] = extra.get("reply", "We are open 9 to 5.")
+        decision["reply"] = extra.get("reply", "We are open from 9 to 5 on weekdays.")
     return {"analysis": extra.get("analysis", "customer intent"), "decision": decision}
 
 
@@ -73,3 +55,14 @@ def price(percent: float, message: str = "Here is a special offer for you.") -> 
         "discount_percent": percent,
         "customer_message": message,
     }
+
+
+def say(name: str, **values: Any) -> str:
+    """The shop's template ``name`` with the default settings (``nodes.replies``)."""
+    from graph.settings import Settings
+    from nodes.replies import Replies
+
+    return Replies.of(Settings()).say(name, **values)
+
+
+FALLBACK_REPLY = say("fallback")

@@ -522,7 +522,7 @@ class FakeOpenAIServer:
         self.host = host
         self.port = port
         self.requests: list[dict] = []
-        self._queue: deque[tuple[str, str]] = deque()
+        self._queue: deque[tuple[Any, str]] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -579,9 +579,11 @@ class FakeOpenAIServer:
         return f"{self.root}/v1"
 
     # -- scripting -----------------------------------------------------------------------
-    def queue(self, content: str | dict, *, finish_reason: str = "stop") -> None:
-        """Script the next reply (FIFO). A dict is ``json.dumps``-ed."""
-        if not isinstance(content, str):
+    def queue(self, content: Any, *, finish_reason: str = "stop") -> None:
+        """Script the next reply (FIFO). A dict is ``json.dumps``-ed; a callable is called
+        when the reply is due, with the request's honoured JSON schema and its messages
+        (a reply that must quote the customer's words from the schema)."""
+        if not isinstance(content, str) and not callable(content):
             content = json.dumps(content)
         with self._lock:
             self._queue.append((content, finish_reason))
@@ -662,8 +664,15 @@ class FakeOpenAIServer:
 
     def _next_reply(self, body: dict) -> tuple[str, str]:
         with self._lock:
-            if self._queue:
-                return self._queue.popleft()
+            queued = self._queue.popleft() if self._queue else None
+        if queued is not None:
+            content, finish = queued
+            if callable(content):
+                found = self.honoured_constraint(body)
+                schema = found[1] if found and found[0] == "json" else {}
+                out = content(schema, body.get("messages") or [])
+                content = out if isinstance(out, str) else json.dumps(out)
+            return content, finish
         if self.responder is not None:
             out: Any = self.responder(body)
             return (out if isinstance(out, str) else json.dumps(out)), "stop"

@@ -16,6 +16,7 @@ Used by ``tests/test_adversarial.py`` and ``python -m graph.ops.bench.reliabilit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -26,17 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
-from pydantic import Field
 
-from graph.ops.bench.fake_chat import json_result, schema_of
+from graph.ops.fakes import fake_llm
 from graph.policy import compute_cap
 from graph.services import Services
 from graph.session import open_negotiator
 from graph.settings import Settings
-from graph.sgr_client import StructuredLLM
+from graph.sgr import StructuredLLM
 from graph.validation import InputError
 from stores.models import CustomerFeatures, Offer
 
@@ -92,29 +90,15 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 
 
-class MaliciousChat(BaseChatModel):
-    """Schema-shaped, malicious JSON for whatever schema the call constrains (seeded)."""
+class Malicious:
+    """A responder (``graph.ops.fakes``): schema-shaped, malicious JSON for whatever schema
+    the call constrains (seeded)."""
 
-    seed: int = 0
-    calls: int = 0
-    rng: Any = Field(default=None, exclude=True)
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
 
-    @property
-    def _llm_type(self) -> str:
-        return "malicious"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if self.rng is None:
-            self.rng = random.Random(self.seed)
-        self.calls += 1
-        schema = schema_of(kwargs.get("extra_body"))
-        return json_result(_Instance(schema, self.rng).gen(schema))
+    def __call__(self, schema: dict[str, Any], messages: list[BaseMessage]) -> Any:
+        return _Instance(schema, self.rng).gen(schema)
 
 
 class _Instance:
@@ -151,8 +135,8 @@ class _Instance:
 
 
 def malicious_llm(seed: int = 0) -> StructuredLLM:
-    """A ``StructuredLLM`` over ``MaliciousChat`` (no probe: the adversary is not a server)."""
-    return StructuredLLM(MaliciousChat(seed=seed), "structured_outputs")  # type: ignore[arg-type]
+    """The shared fake chat model, malicious (no probe: the adversary is not a server)."""
+    return fake_llm(Malicious(seed), model_name="malicious")
 
 
 def normalise(text: str) -> str:
@@ -241,10 +225,19 @@ def run_adversarial(
     ``settings`` must point at a seeded data dir. Approvals are granted as proposed (the
     manager is not the adversary).
     """
-    report = AdversarialReport()
     services = Services.with_llm(llm or malicious_llm(seed), settings)
+    return asyncio.run(_play(services, settings, conversations, users))
+
+
+async def _play(
+    services: Services,
+    settings: Settings,
+    conversations: list[list[str]],
+    users: Iterable[str],
+) -> AdversarialReport:
+    report = AdversarialReport()
     ledger = services.ledger()
-    with open_negotiator(services) as neg:
+    async with open_negotiator(services) as neg:
         for user in users:
             features = services.features().lookup(user)
             assert isinstance(features, CustomerFeatures), features
@@ -254,13 +247,14 @@ def run_adversarial(
                 for text in turns:
                     standing = _best_live(ledger.list(user))
                     try:
-                        result = neg.run_turn(session, user, text)
+                        result = await neg.run_turn(session, user, text)
                     except InputError:  # refused before anything ran (e.g. an empty message)
                         report.refused += 1
                         continue
                     replies = [result.reply or ""]
                     while result.approval:
-                        result = neg.resume(session, {"decision": "approve", "approver": "adv"})
+                        decision = {"decision": "approve", "approver": "adv"}
+                        result = await neg.resume(session, decision)
                         replies.append(result.reply or "")
                     report.turns += 1
                     report.fallbacks += result.status == "fallback"

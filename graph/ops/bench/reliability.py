@@ -32,15 +32,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nodes.shared import FALLBACK_REPLY
+
 from graph.ops.bench.adversary import run_in_tmp
+from graph.ops.bench.data import SHARED_SCENARIOS
 from graph.ops.fake_openai import FAULT_MODES  # the server this bench drives defines its modes
 from graph.services import Services
 from graph.session import open_negotiator
 from graph.settings import Settings
-from nodes.shared import FALLBACK_REPLY
 
 REPO = Path(__file__).resolve().parents[3]
-SCENARIOS = REPO.parent / "shared" / "scenarios" / "negotiations.jsonl"
 FAST_FAULTS = {
     "SGR_LLM_TIMEOUT_S": "0.5",
     "SGR_LLM_MAX_RETRIES": "1",
@@ -197,12 +198,12 @@ def run_adversarial(quick: bool = False) -> dict[str, Any]:
     total: dict[str, Any] = {}
     examples: list[str] = []
     for seed in seeds:
-        report = run_in_tmp(SCENARIOS if SCENARIOS.exists() else None, seed=seed)
+        report = run_in_tmp(SHARED_SCENARIOS, seed=seed)
         for key, value in report.as_dict().items():
             total[key] = total.get(key, 0) + value
         examples += report.examples[:3]
     total["seeds"] = len(seeds)
-    total["scenarios"] = str(SCENARIOS) if SCENARIOS.exists() else "absent (injections only)"
+    total["scenarios"] = SHARED_SCENARIOS.name
     total["examples"] = examples
     total["seconds"] = round(time.perf_counter() - start, 1)
     return total

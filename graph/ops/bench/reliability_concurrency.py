@@ -3,7 +3,7 @@
     uv run python -m graph.ops.bench.reliability_concurrency [--quick] [--processes 4]
         [--sessions 25] [--turns 5]
 
-Each worker process runs its sessions' turns from a pool of threads against one data dir
+Each worker process runs its sessions' turns, four at a time (asyncio), against one data dir
 (hot store, ledger, checkpoints, leases, audit log shared by all), with an in-process
 scripted model. Session ``k`` of every worker belongs to customer ``k mod 10``, so the same
 customer's sessions race in every process; in the middle round every session gets two
@@ -18,6 +18,7 @@ Figures: turns / lost / lock errors / invariant violations.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -26,7 +27,6 @@ import sys
 import tempfile
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[3]
 USERS = [f"user_{100 + i}" for i in range(10)]
-THREADS = 4
+CONCURRENT = 4  # turns in flight per worker process
 
 
 def _settings(data_dir: Path) -> Settings:
@@ -67,7 +67,7 @@ def _plan(worker: int, sessions: int, turns: int) -> list[tuple[str, str, str]]:
 
 
 def _worker(data_dir: Path, worker: int, sessions: int, turns: int, go: Path) -> dict[str, Any]:
-    """One process: run the plan from a thread pool; what was acknowledged and what failed."""
+    """One process: run the plan, four turns at a time; what was acknowledged and what failed."""
     s = _settings(data_dir)
     services = Services(settings=s, llm_factory=lambda st: schema_llm(st, seed=worker))
     tasks = _plan(worker, sessions, turns)
@@ -76,24 +76,31 @@ def _worker(data_dir: Path, worker: int, sessions: int, turns: int, go: Path) ->
         time.sleep(0.01)
     out: dict[str, Any] = {"submitted": len(tasks), "ok": [], "busy": 0, "lock_errors": 0}
     out["errors"] = []
-    with open_negotiator(services) as neg:
 
-        def one(task: tuple[str, str, str]) -> None:
-            session, user, text = task
-            try:
-                neg.run_turn(session, user, text)
-                out["ok"].append([session, text])
-            except SessionBusyError:
-                out["busy"] += 1
-            except Exception as e:
-                if "database is locked" in str(e):
-                    out["lock_errors"] += 1
-                where = traceback.extract_tb(e.__traceback__)[-3:]
-                at = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(where))
-                out["errors"].append(f"{type(e).__name__}: {e} (at {at})")
+    async def play() -> None:
+        slots = asyncio.Semaphore(CONCURRENT)
+        async with open_negotiator(services) as neg:
 
-        with ThreadPoolExecutor(THREADS) as pool:
-            list(pool.map(one, tasks))
+            async def one(task: tuple[str, str, str]) -> None:
+                session, user, text = task
+                async with slots:
+                    try:
+                        await neg.run_turn(session, user, text)
+                        out["ok"].append([session, text])
+                    except SessionBusyError:
+                        out["busy"] += 1
+                    except Exception as e:
+                        if "database is locked" in str(e):
+                            out["lock_errors"] += 1
+                        where = traceback.extract_tb(e.__traceback__)[-3:]
+                        at = " <- ".join(
+                            f"{Path(f.filename).name}:{f.lineno}" for f in reversed(where)
+                        )
+                        out["errors"].append(f"{type(e).__name__}: {e} (at {at})")
+
+            await asyncio.gather(*(one(t) for t in tasks))
+
+    asyncio.run(play())
     return out
 
 
@@ -102,14 +109,19 @@ def _check(data_dir: Path, acknowledged: list[list[str]]) -> dict[str, int]:
     by_session: dict[str, set[str]] = {}
     for session, text in acknowledged:
         by_session.setdefault(session, set()).add(text)
-    lost = misnumbered = 0
-    with open_negotiator(services) as neg:
-        for session, texts in by_session.items():
-            history = neg.history(session)
-            answered = {h["customer"] for h in history if h["reply"]}
-            lost += len(texts - answered)
-            if int(neg.state(session).get("turn", 0)) != len(history):
-                misnumbered += 1
+
+    async def read() -> tuple[int, int]:
+        lost = misnumbered = 0
+        async with open_negotiator(services) as neg:
+            for session, texts in by_session.items():
+                history = await neg.history(session)
+                answered = {h["customer"] for h in history if h["reply"]}
+                lost += len(texts - answered)
+                if int((await neg.state(session)).get("turn", 0)) != len(history):
+                    misnumbered += 1
+        return lost, misnumbered
+
+    lost, misnumbered = asyncio.run(read())
     figures = ledger_figures(services)
     figures["misnumbered_sessions"] = misnumbered
     figures["lost"] = lost
@@ -121,6 +133,11 @@ def _ledger_invariant_violations(services: Services) -> list[str]:
     return services.ledger().violations()
 
 
+async def _create_tables(data: Path) -> None:
+    async with open_negotiator(Services(settings=_settings(data), llm_factory=schema_llm)):
+        pass
+
+
 def run(
     quick: bool = False, processes: int = 4, sessions: int | None = None, turns: int | None = None
 ) -> dict[str, Any]:
@@ -130,8 +147,7 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         generate(data, users=10, seed=42)
-        with open_negotiator(Services(settings=_settings(data), llm_factory=schema_llm)):
-            pass  # create the checkpoint and lease tables before the race
+        asyncio.run(_create_tables(data))  # the checkpoint and lease tables, before the race
         go = Path(tmp) / "go"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         procs = [

@@ -16,6 +16,7 @@ durability mode.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -120,8 +121,8 @@ def _trial(
     text = f"trial {i}: any discount for me?"
     db = Path(str(settings.checkpoint_db))
     services = Services(settings=settings)
-    with open_negotiator(services) as neg:
-        before = [(h["customer"], h["reply"]) for h in neg.history(session) if h["reply"]]
+    before = [(h["customer"], h["reply"]) for h in asyncio.run(_history(services, session))]
+    before = [pair for pair in before if pair[1]]
     proc = _start_turn(env, session, user, text, exit_after)
     if exit_after:
         proc.wait()
@@ -129,22 +130,7 @@ def _trial(
     else:
         how = _kill_mid_turn(proc, db, session, window_s, rng)
     out: dict[str, Any] = {"trial": i, "session": session, "how": how, "lost": 0}
-    with open_negotiator(services) as neg:
-        try:
-            after_crash = neg.history(session)  # history reads back
-            out["history_ok"] = True
-        except Exception as e:
-            log.error("trial %d: history failed: %s", i, e)
-            after_crash, out["history_ok"] = [], False
-        kept = {(h["customer"], h["reply"]) for h in after_crash}
-        out["lost"] += sum(1 for pair in before if pair not in kept)
-        try:
-            neg.run_turn(session, user, f"after trial {i}: and now?")  # the next turn works
-            out["next_turn_ok"] = True
-        except Exception as e:
-            log.error("trial %d: next turn failed: %s", i, e)
-            out["next_turn_ok"] = False
-        history = neg.history(session)
+    history = asyncio.run(_after_crash(services, session, user, i, before, out))
     killed = [h for h in history if h["customer"] == text]
     if not killed:
         out["killed_turn"] = "never started"
@@ -157,6 +143,47 @@ def _trial(
     return out
 
 
+async def _history(services: Services, session: str) -> list[dict[str, Any]]:
+    async with open_negotiator(services) as neg:
+        return await neg.history(session)
+
+
+async def _after_crash(
+    services: Services,
+    session: str,
+    user: str,
+    i: int,
+    before: list[tuple[str, str]],
+    out: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """History reads back, nothing acknowledged is lost, the next turn works."""
+    async with open_negotiator(services) as neg:
+        try:
+            after_crash = await neg.history(session)
+            out["history_ok"] = True
+        except Exception as e:
+            log.error("trial %d: history failed: %s", i, e)
+            after_crash, out["history_ok"] = [], False
+        kept = {(h["customer"], h["reply"]) for h in after_crash}
+        out["lost"] += sum(1 for pair in before if pair not in kept)
+        try:
+            await neg.run_turn(session, user, f"after trial {i}: and now?")
+            out["next_turn_ok"] = True
+        except Exception as e:
+            log.error("trial %d: next turn failed: %s", i, e)
+            out["next_turn_ok"] = False
+        return await neg.history(session)
+
+
+async def _mean_turn_ms(services: Services, mode: str, turns: int) -> float:
+    async with open_negotiator(services) as neg:
+        await neg.run_turn(f"warm-{mode}", "user_101", "hello")
+        start = time.perf_counter()
+        for n in range(turns):
+            await neg.run_turn(f"d-{mode}", "user_102", f"discount please ({n})")
+        return round(1000 * (time.perf_counter() - start) / turns, 1)
+
+
 def durability_cost(turns: int = 15) -> dict[str, float]:
     """Mean wall time per turn (ms) of each checkpoint durability, scripted model, one file."""
     costs: dict[str, float] = {}
@@ -167,12 +194,7 @@ def durability_cost(turns: int = 15) -> dict[str, float]:
             mode_d: Durability = mode  # type: ignore[assignment]
             s = base.model_copy(update={"checkpoint_durability": mode_d})
             services = Services(settings=s, llm_factory=schema_llm)
-            with open_negotiator(services) as neg:
-                neg.run_turn(f"warm-{mode}", "user_101", "hello")
-                start = time.perf_counter()
-                for n in range(turns):
-                    neg.run_turn(f"d-{mode}", "user_102", f"discount please ({n})")
-                costs[mode] = round(1000 * (time.perf_counter() - start) / turns, 1)
+            costs[mode] = asyncio.run(_mean_turn_ms(services, mode, turns))
     return costs
 
 

@@ -1,8 +1,8 @@
 """Scripted models for the reliability benchmarks: answers chosen from the requested schema.
 
 ``negotiation_reply(schema, rng)`` is what a well-behaved model would send: the router asks
-for a discount (or, now and then, accepts), pricing names a modest percent. It backs both an
-in-process chat model (``SchemaChat``) and the HTTP responder of ``graph/ops/fake_openai.py``.
+for a discount (or, now and then, accepts), pricing names a modest percent. It backs both the
+in-process fake chat model (``Negotiating``) and the HTTP responder of ``graph/ops/fake_openai.py``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ import threading
 import time
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
-from pydantic import Field
 
-from graph.ops.bench.fake_chat import json_result, schema_of
+from graph.ops.fakes import choices, fake_llm, schema_of
 from graph.settings import Settings
-from graph.sgr_client import StructuredLLM
+from graph.sgr import StructuredLLM
 
 
 def negotiation_reply(
@@ -42,7 +39,7 @@ def negotiation_reply(
             decision = {"action": "respond", "reply": "Happy to help with your order."}
         return {"analysis": "wants a discount", "decision": decision}
     field = props.get("discount_percent") or {}
-    grid = [v for v in field.get("enum") or [] if v >= 1] or field.get("enum")
+    grid = [v for v in choices(field) if v >= 1] or choices(field)
     return {
         "churn_analysis": "may leave",
         "financial_analysis": "good customer",
@@ -56,7 +53,7 @@ def negotiation_reply(
 def quote_for(schema: dict[str, Any]) -> str:
     """The customer's clause that asks for a discount (the schema lists the clauses)."""
     quote = ((schema.get("$defs") or {}).get("Negotiate") or {}).get("properties", {}).get("quote")
-    clauses = (quote or {}).get("enum") or []
+    clauses = choices(quote or {})
     cued = [c for c in clauses if "discount" in c.lower()]
     return (cued or clauses or ["discount"])[0]
 
@@ -67,44 +64,27 @@ def _ceiling(field: dict[str, Any], default: int) -> int:
     return max(1, min(default, int(top))) if top is not None else default
 
 
-class SchemaChat(BaseChatModel):
-    """An in-process chat model answering ``negotiation_reply`` after ``latency_s``."""
+class Negotiating:
+    """A responder (``graph.ops.fakes``) answering :func:`negotiation_reply`, seeded."""
 
-    latency_s: float = 0.0
-    seed: int = 0
-    calls: int = 0
-    rng: Any = Field(default=None, exclude=True)
-    lock: Any = Field(default_factory=threading.Lock, exclude=True)
+    def __init__(self, seed: int = 0, accept_share: float = 0.2) -> None:
+        self.rng = random.Random(seed)
+        self.accept_share = accept_share
+        self.lock = threading.Lock()
 
-    @property
-    def _llm_type(self) -> str:
-        return "schema-scripted"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if self.latency_s:
-            time.sleep(self.latency_s)
+    def __call__(self, schema: dict[str, Any], messages: list[BaseMessage]) -> Any:
         with self.lock:
-            if self.rng is None:
-                self.rng = random.Random(self.seed)
-            self.calls += 1
-            reply = negotiation_reply(schema_of(kwargs.get("extra_body")), self.rng)
-        return json_result(reply)
+            return negotiation_reply(schema, self.rng, self.accept_share)
 
 
 def schema_llm(settings: Settings, *, latency_s: float = 0.0, seed: int = 0) -> StructuredLLM:
-    """A ``StructuredLLM`` over ``SchemaChat`` (the ``Services.llm_factory`` of a bench)."""
-    chat = SchemaChat(latency_s=latency_s, seed=seed)
-    return StructuredLLM(chat, "structured_outputs", model_name="schema-scripted")  # type: ignore[arg-type]
+    """The shared fake chat model answering like a negotiating buyer's agent (the
+    ``Services.llm_factory`` of a bench)."""
+    return fake_llm(Negotiating(seed), latency_s=latency_s, model_name="schema-scripted")
 
 
 def http_responder(latency_s: float, seed: int = 0, accept_share: float = 0.2) -> Any:
-    """A ``FakeOpenAIServer(responder=...)`` answering like ``SchemaChat``, slowly."""
+    """A ``FakeOpenAIServer(responder=...)`` answering like ``Negotiating``, slowly."""
     rng = random.Random(seed)
     lock = threading.Lock()
 

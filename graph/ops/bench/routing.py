@@ -7,9 +7,8 @@ expected and chosen route and any offer; then the figures: routing accuracy on l
 offers made to turns that ask for no concession (labelled ``respond``/``accept_offer``),
 replies cut at ``max_tokens``, fallback turns (the customer saw the fallback reply), turns
 priced from the schedule with template words, latency and output tokens per second. Default
-scenarios: ``../shared/scenarios/negotiations.jsonl`` and the messages shipped in
-``graph/ops/bench/routing_messages.jsonl``. Runs on a throw-away data dir; needs an endpoint
-(``discount-manager local-llm start``).
+scenarios: the shared development set and our own messages (``graph/ops/bench/data``).
+Runs on a throw-away data dir; needs an endpoint (``discount-manager local-llm start``).
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from graph.ops.bench.data import OWN_MESSAGES, SHARED_SCENARIOS
 from graph.services import Services
 from graph.session import TurnResult, open_negotiator
 from graph.settings import Settings, get_settings
 from stores.seed import generate
 
-SHARED_SCENARIOS = Path(__file__).resolve().parents[4] / "shared/scenarios/negotiations.jsonl"
-OWN_MESSAGES = Path(__file__).resolve().parent / "routing_messages.jsonl"
 FALLBACK_START = "Sorry, I couldn't process that"
 NEW_OFFER = ("proposed", "approval_pending")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import uuid
 from typing import Any
 
@@ -39,12 +40,15 @@ def cmd_turn(args: argparse.Namespace, s: Settings) -> int:
     from graph.services import Services
     from graph.session import open_negotiator
 
-    with open_negotiator(Services(settings=s)) as neg:
-        neg.check_turn(args.session, args.user, args.message)
-        _require_llm(s)
-        result = neg.run_turn(
-            args.session, args.user, args.message, progress=None if args.json else progress
-        )
+    async def run() -> Any:
+        async with open_negotiator(Services(settings=s)) as neg:
+            await neg.check_turn(args.session, args.user, args.message)
+            await asyncio.to_thread(_require_llm, s)
+            return await neg.run_turn(
+                args.session, args.user, args.message, progress=None if args.json else progress
+            )
+
+    result = asyncio.run(run())
     if args.json:
         dump(result.as_json())
     else:
@@ -54,12 +58,13 @@ def cmd_turn(args: argparse.Namespace, s: Settings) -> int:
     return turn_exit_code(result)
 
 
-def _ask_approval(neg: Any, session: str, approval: dict[str, Any]) -> Any:
+async def _ask_approval(neg: Any, session: str, approval: dict[str, Any]) -> Any:
     from graph.validation import InputError
 
     print_approval(approval)
     while True:
-        answer = input("  approve? [y]es / [n]o / a lower percent: ").strip().lower()
+        prompt = "  approve? [y]es / [n]o / a lower percent: "
+        answer = (await asyncio.to_thread(input, prompt)).strip().lower()
         if answer in ("y", "yes"):
             decision: dict[str, Any] = {"decision": "approve", "approver": "cli"}
         elif answer in ("n", "no"):
@@ -70,7 +75,7 @@ def _ask_approval(neg: Any, session: str, approval: dict[str, Any]) -> Any:
             except ValueError:
                 continue
         try:
-            return neg.resume(session, decision, progress=progress)
+            return await neg.resume(session, decision, progress=progress)
         except InputError as e:
             error(f"error: {e}")
 
@@ -81,26 +86,30 @@ def cmd_chat(args: argparse.Namespace, s: Settings) -> int:
     from graph.validation import InputError
 
     session = args.session or f"s-{uuid.uuid4().hex[:12]}"
-    with open_negotiator(Services(settings=s)) as neg:
-        neg.check_turn(session, args.user, "hello")
-        _require_llm(s)
-        print(f"session {session} as {args.user} (empty line or Ctrl-D to quit)")
-        while True:
-            try:
-                text = input("you> ")
-            except EOFError:
-                print()
-                break
-            if not text.strip():
-                break
-            try:
-                result = neg.run_turn(session, args.user, text, progress=progress)
-                while result.approval:
-                    result = _ask_approval(neg, session, result.approval)
-            except InputError as e:
-                error(f"error: {e}")
-                continue
-            print_turn(result, verbose=True)
+
+    async def run() -> None:  # one process, one warm graph and connection for the chat
+        async with open_negotiator(Services(settings=s)) as neg:
+            await neg.check_turn(session, args.user, "hello")
+            await asyncio.to_thread(_require_llm, s)
+            print(f"session {session} as {args.user} (empty line or Ctrl-D to quit)")
+            while True:
+                try:
+                    text = await asyncio.to_thread(input, "you> ")
+                except EOFError:
+                    print()
+                    break
+                if not text.strip():
+                    break
+                try:
+                    result = await neg.run_turn(session, args.user, text, progress=progress)
+                    while result.approval:
+                        result = await _ask_approval(neg, session, result.approval)
+                except InputError as e:
+                    error(f"error: {e}")
+                    continue
+                print_turn(result, verbose=True)
+
+    asyncio.run(run())
     print(f"resume with: discount-manager chat --user {args.user} --session {session}")
     return 0
 
@@ -111,8 +120,12 @@ def cmd_history(args: argparse.Namespace, s: Settings) -> int:
     from graph.validation import check_session_id
 
     check_session_id(args.session)
-    with open_negotiator(Services(settings=s)) as neg:
-        turns = neg.history(args.session)
+
+    async def run() -> list[dict[str, Any]]:
+        async with open_negotiator(Services(settings=s)) as neg:
+            return await neg.history(args.session)
+
+    turns = asyncio.run(run())
     if not turns:
         raise CLIError(f"no session {args.session} in {s.checkpoint_db}", EXIT_INPUT)
     if args.json:
@@ -142,8 +155,14 @@ def cmd_approve(args: argparse.Namespace, s: Settings) -> int:
     decision: dict[str, Any] = {"decision": args.decision, "approver": args.approver}
     if args.percent is not None:
         decision["percent"] = args.percent
-    with open_negotiator(Services(settings=s)) as neg:
-        result = neg.resume(args.session, decision, progress=None if args.json else progress)
+
+    async def run() -> Any:
+        async with open_negotiator(Services(settings=s)) as neg:
+            return await neg.resume(
+                args.session, decision, progress=None if args.json else progress
+            )
+
+    result = asyncio.run(run())
     if args.json:
         dump(result.as_json())
     else:
@@ -172,12 +191,10 @@ def cmd_offers(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_audit(args: argparse.Namespace, s: Settings) -> int:
     from graph.services import Services
-    from graph.session import open_negotiator
     from graph.validation import check_session_id
 
     check_session_id(args.session)
-    with open_negotiator(Services(settings=s)) as neg:
-        records = neg.audit(args.session)
+    records = Services(settings=s).audit_log().session(args.session)
     if not records:
         raise CLIError(f"no audit records for session {args.session}", EXIT_INPUT)
     if args.json:

@@ -11,6 +11,7 @@ its own freshly seeded data directory (``$SGR_DATA_DIR/demo``), so it can be rep
 
 from __future__ import annotations
 
+import asyncio
 import time
 from itertools import pairwise
 
@@ -74,12 +75,12 @@ def _print_turn(n: int, message: str, r: TurnResult, dialect: str, out: Progress
     out(f"agent> {r.reply}")
 
 
-def play(neg: Negotiator, user: str, session: str, out: Progress) -> list[TurnResult]:
+async def play(neg: Negotiator, user: str, session: str, out: Progress) -> list[TurnResult]:
     """Play ``SCRIPT``; approvals are granted by the demo's manager, and say so."""
     results = []
     dialect = neg.services.llm().dialect
     for n, message in enumerate(SCRIPT, 1):
-        r = neg.run_turn(session, user, message)
+        r = await neg.run_turn(session, user, message)
         if r.approval:
             _print_turn(n, message, r, dialect, out)
             out(
@@ -87,7 +88,7 @@ def play(neg: Negotiator, user: str, session: str, out: Progress) -> list[TurnRe
                 "the demo's manager approves"
             )
             paused = r.latency_s
-            r = neg.resume(session, {"decision": "approve", "approver": "demo-manager"})
+            r = await neg.resume(session, {"decision": "approve", "approver": "demo-manager"})
             r.latency_s += paused
             r.audit = []  # printed above, before the pause
         _print_turn(n, message, r, dialect, out)
@@ -107,8 +108,12 @@ def run_demo(
         services = Services(settings=demo)
         out(f"model {services.llm().model_name} · dialect {services.llm().dialect}")
         session = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-        with open_negotiator(services) as neg:
-            results = play(neg, user, session, out)
+
+        async def run() -> list[TurnResult]:
+            async with open_negotiator(services) as neg:
+                return await play(neg, user, session, out)
+
+        results = asyncio.run(run())
         out("\nthe story:")
         for beat, shown in story(results):
             out(f"  [{'x' if shown else ' '}] {beat}")

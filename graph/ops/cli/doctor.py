@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from graph.progress import Progress
 from graph.services import build_structured_llm
 from graph.settings import Settings
-from graph.sgr_client import LLMUnavailableError, StructuredOutputError
+from graph.sgr import LLMUnavailableError, StructuredOutputError
 
 
 def run_doctor(s: Settings, out: Progress) -> int:
@@ -16,7 +18,7 @@ def run_doctor(s: Settings, out: Progress) -> int:
         llm = build_structured_llm(s.model_copy(update={"verify_constraint": False}))
         out(f"model:     {llm.model_name}")
         out(f"dialect:   {llm.dialect}")
-        result = llm.probe()
+        result = asyncio.run(llm.probe())
     except (LLMUnavailableError, StructuredOutputError) as e:
         out(f"FAIL: {e}")
         return 3

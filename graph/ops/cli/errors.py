@@ -18,7 +18,7 @@ class CLIError(Exception):
 def _errors() -> list[tuple[type[BaseException], int]]:
     from graph.approval import ApprovalDecisionError
     from graph.ops.local_llm import LocalLLMError
-    from graph.sgr_client import LLMUnavailableError, StructuredOutputError
+    from graph.sgr import LLMUnavailableError, StructuredOutputError
     from graph.validation import InputError
     from stores.errors import OfferError, StoreNotFoundError
 

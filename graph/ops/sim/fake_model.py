@@ -14,23 +14,19 @@ keeps working when the node schemas change:
 * ``const``; ``enum``: the top of a numeric one, a cued clause for a quote, else the first;
   booleans ``false``; arrays their ``minItems``.
 
-The customer's message is what the simulator last passed to :meth:`FakeSchemaChat.hear`, or
+The customer's message is what the simulator last passed to :meth:`SchemaFiller.hear`, or
 else the newest human message of the prompt.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_core.outputs import ChatResult
-from pydantic import Field
 
-from graph.ops.bench.fake_chat import json_result, schema_of
-from graph.sgr_client import StructuredLLM
+from graph.ops.fakes import fake_llm
+from graph.sgr import StructuredLLM
 
 ACCEPT_CUES = (
     "i'll take it",
@@ -216,35 +212,22 @@ def fill_schema(schema: dict[str, Any], customer_text: str) -> Any:
     return _Filler(schema, customer_text).fill(schema)
 
 
-class FakeSchemaChat(BaseChatModel):
-    """Answers every request with :func:`fill_schema` of the schema it carries."""
+class SchemaFiller:
+    """A responder (``graph.ops.fakes``) answering :func:`fill_schema` of each request's
+    schema, from the customer's message it last heard (else the prompt's last one)."""
 
-    customer_text: str = ""
-    calls: int = 0
-    schemas: list[str] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "fake-schema"
+    def __init__(self) -> None:
+        self.customer_text = ""
+        self.schemas: list[str] = []
 
     def hear(self, text: str) -> None:
         """The customer's message of the turn about to run."""
         self.customer_text = text
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.calls += 1
-        schema = schema_of(kwargs.get("extra_body")) or {"type": "object", "properties": {}}
+    def __call__(self, schema: dict[str, Any], messages: list[BaseMessage]) -> Any:
+        schema = schema or {"type": "object", "properties": {}}
         self.schemas.append(str(schema.get("title", "")))
-        text = self.customer_text or _last_human(messages)
-        content = json.dumps(fill_schema(schema, text), ensure_ascii=False)
-        prompt_chars = sum(len(str(m.content)) for m in messages)
-        return json_result(content, input_tokens=prompt_chars // 4, output_tokens=len(content) // 4)
+        return fill_schema(schema, self.customer_text or _last_human(messages))
 
 
 def _last_human(messages: list[BaseMessage]) -> str:
@@ -255,5 +238,6 @@ def _last_human(messages: list[BaseMessage]) -> str:
 
 
 def fake_structured_llm() -> StructuredLLM:
-    """A ``StructuredLLM`` over a fresh :class:`FakeSchemaChat` (vLLM ≥ 0.12 dialect)."""
-    return StructuredLLM(FakeSchemaChat(), "structured_outputs", model_name="fake-schema")
+    """A ``StructuredLLM`` over the shared fake chat model with a fresh :class:`SchemaFiller`
+    (vLLM >= 0.12 dialect); ``llm.chat.responder`` is the filler."""
+    return fake_llm(SchemaFiller(), model_name="fake-schema")

@@ -9,6 +9,7 @@ what the agent proposes; a manager who rejects would only lower it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.ops.sim.buyer import Buyer, Move, Reply
-from graph.ops.sim.fake_model import FakeSchemaChat, fake_structured_llm
+from graph.ops.sim.fake_model import SchemaFiller, fake_structured_llm
 from graph.ops.sim.metrics import Outcome, TurnLog, ledger_violations, summarize, summarize_persona
 from graph.ops.sim.personas import Persona
 from graph.policy import compute_cap
@@ -25,7 +26,7 @@ from graph.progress import Progress
 from graph.services import Services
 from graph.session import Negotiator, TurnResult, open_negotiator
 from graph.settings import Settings
-from graph.sgr_client import StructuredLLM
+from graph.sgr import StructuredLLM
 from stores.audit import reset_audit_logs
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
@@ -109,7 +110,7 @@ class _Run:
     def session(self, n: int) -> str:
         return self.sessions.setdefault(n, f"sim-{self.persona.name}-{self.user}-{n}")
 
-    def play(self) -> Outcome:
+    async def play(self) -> Outcome:
         services = self.neg.services
         features = services.features().lookup(self.user)
         if isinstance(features, UnknownUser):
@@ -127,7 +128,7 @@ class _Run:
         )
         move = buyer.next_move(None)
         while move is not None and len(outcome.turns) < MAX_TURNS:
-            result = self._turn(move, outcome)
+            result = await self._turn(move, outcome)
             issued = _issued_percent(result)
             outcome.turns.append(
                 TurnLog(
@@ -144,15 +145,15 @@ class _Run:
         self._settle(outcome)
         return outcome
 
-    def _turn(self, move: Move, outcome: Outcome) -> TurnResult:
-        chat = self.neg.services.llm().chat
-        if isinstance(chat, FakeSchemaChat):
-            chat.hear(move.text)
+    async def _turn(self, move: Move, outcome: Outcome) -> TurnResult:
+        responder = getattr(self.neg.services.llm().chat, "responder", None)
+        if isinstance(responder, SchemaFiller):
+            responder.hear(move.text)
         session = self.session(move.session)
-        result = self.neg.run_turn(session, self.user, move.text)
+        result = await self.neg.run_turn(session, self.user, move.text)
         while result.approval:
             outcome.approvals += 1
-            result = self.neg.resume(session, dict(APPROVAL_POLICY))
+            result = await self.neg.resume(session, dict(APPROVAL_POLICY))
         return result
 
     def _settle(self, outcome: Outcome) -> None:
@@ -173,6 +174,13 @@ class _Run:
                 statuses.index("accepted") + 1 if "accepted" in statuses else len(statuses)
             )
         outcome.violations = ledger_violations(rows, self.user, outcome.cap_percent)
+
+
+async def _play_all(
+    services: Services, persona: Persona, customers: Sequence[str], strategy: str
+) -> list[Outcome]:
+    async with open_negotiator(services) as neg:
+        return [await _Run(neg, persona, u, strategy).play() for u in customers]
 
 
 def run_simulation(
@@ -198,8 +206,7 @@ def run_simulation(
             generate(data_dir, users=len(DEMO_CUSTOMERS), seed=42)
             services = Services.with_llm(llm_factory(settings), settings)
             try:
-                with open_negotiator(services) as neg:
-                    mine = [_Run(neg, persona, u, strategy).play() for u in customers]
+                mine = asyncio.run(_play_all(services, persona, customers, strategy))
             finally:
                 reset_ledgers(data_dir)
                 reset_audit_logs(data_dir)

@@ -8,7 +8,7 @@ from typing import Any
 from graph.ops.bench.perf.common import bench_settings, pct, say
 from graph.services import Services, first_model
 from graph.session import open_negotiator
-from graph.sgr_client import LLMUnavailableError
+from graph.sgr import LLMUnavailableError
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
 from stores.seed import generate

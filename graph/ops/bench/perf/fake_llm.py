@@ -1,6 +1,6 @@
 """Fake LLMs for the benchmark: schema-valid negotiate/price replies after a fixed latency.
 
-* :class:`FixedLatencyChat`, an in-process chat model (``time.sleep(latency)``, then a reply).
+* :func:`fixed_latency_llm`, the shared in-process fake chat model (a sleep, then a reply).
 * :func:`serve`, the same replies from an OpenAI-compatible HTTP server on asyncio (so 200
   concurrent requests each wait ``latency`` without 200 threads):
   ``python -m graph.ops.bench.perf.fake_llm --latency 1.0`` prints ``READY <base_url>``.
@@ -19,13 +19,11 @@ import math
 import time
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
 
-from graph.ops.bench.fake_chat import json_result, schema_of
 from graph.ops.bench.reliability_fakes import quote_for
-from graph.sgr_client import StructuredLLM
+from graph.ops.fakes import choices, fake_llm, schema_of
+from graph.sgr import StructuredLLM
 
 ROUTE_REPLY = {
     "analysis": "asks for a discount",
@@ -41,7 +39,7 @@ def reply_for(schema: dict[str, Any]) -> dict[str, Any]:
         field = schema["properties"]["discount_percent"]
         cap = float(field.get("maximum", 0))
         percent = min(5.0, math.floor(cap) / 2) if cap >= 1 else 0.0
-        grid = field.get("enum")  # the concession schedule sends the round's 0.5 grid
+        grid = choices(field)  # the concession schedule sends the round's 0.5 grid
         if grid:
             percent = max([v for v in grid if v <= percent] or [min(grid)])
         return {
@@ -57,33 +55,13 @@ def reply_for(schema: dict[str, Any]) -> dict[str, Any]:
     return {**ROUTE_REPLY, "decision": {**ROUTE_REPLY["decision"], "quote": quote_for(schema)}}
 
 
-class FixedLatencyChat(BaseChatModel):
-    """A chat model that sleeps ``latency`` seconds, then answers the requested schema."""
-
-    latency: float = 0.0
-    calls: int = 0
-
-    @property
-    def _llm_type(self) -> str:
-        return "bench-fixed-latency"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if self.latency:
-            time.sleep(self.latency)
-        self.calls += 1
-        reply = reply_for(schema_of(kwargs.get("extra_body")))
-        return json_result(reply, input_tokens=300, output_tokens=60)
+def _fixed_reply(schema: dict[str, Any], messages: list[BaseMessage]) -> dict[str, Any]:
+    return reply_for(schema)
 
 
 def fixed_latency_llm(latency: float = 0.0) -> StructuredLLM:
-    """A ``StructuredLLM`` over :class:`FixedLatencyChat` (dialect ``structured_outputs``)."""
-    return StructuredLLM(FixedLatencyChat(latency=latency), "structured_outputs")
+    """The shared fake chat model answering :func:`reply_for` after ``latency`` seconds."""
+    return fake_llm(_fixed_reply, latency_s=latency, model_name="bench-fixed-latency")
 
 
 # --------------------------------------------------------------------------- HTTP server

@@ -233,7 +233,7 @@ def _tokens(work: Path, endpoint_url: str | None) -> dict[str, Any]:
     model = None
     if endpoint_url:
         from graph.services import first_model
-        from graph.sgr_client import LLMUnavailableError
+        from graph.sgr import LLMUnavailableError
 
         try:
             model = first_model(endpoint_url)

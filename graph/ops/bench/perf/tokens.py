@@ -16,12 +16,12 @@ import httpx
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from graph.builder import make_builder
-from graph.ops.bench.fake_chat import schema_of
 from graph.ops.bench.perf.common import MESSAGE, bench_settings
 from graph.ops.bench.perf.fake_llm import FixedLatencyChat
+from graph.ops.fakes import schema_of
 from graph.policy import compute_cap
 from graph.services import Services
-from graph.sgr_client import StructuredLLM
+from graph.sgr import StructuredLLM
 from graph.state import NegotiationContext
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
