@@ -1,5 +1,9 @@
-"""Storage: hot SQLite sessions + offer ledger, cold DuckDB analytics, synthetic data.
+"""Storage: offer ledger, audit trail, hot sessions, cold analytics, leases, rate limits.
 
-Entry points: ``stores.features.get_feature_store``, ``stores.ledger.get_ledger``,
-``stores.seed.generate``. All SQL lives in ``stores/sql/*.sql``.
+Two backends behind one interface (``stores.db.Database``): SQLite files (the zero-setup
+default: ``ledger.sqlite``, ``hot.sqlite``, ``cold.duckdb``, the checkpoint DB) or one
+PostgreSQL database shared by every worker. Entry points: ``stores.backend.open_backend``
+(either backend), and the file-based ``stores.features.get_feature_store``,
+``stores.ledger.get_ledger``, ``stores.audit.get_audit_log``; ``stores.seed.generate`` writes
+the data. All SQL lives in ``stores/sql/<engine>/*.sql``.
 """

@@ -1,7 +1,8 @@
-"""Audit trail: one append-only row per SGR call, in the ledger's file.
+"""Audit trail: one append-only row per SGR call, in the ledger's file (or database).
 
 Kept out of the checkpoints (which would re-store the whole trail at every step) and next
-to the ledger, so that one SQL query can relate offers to the reasoning behind them.
+to the ledger, so that one SQL query can relate offers to the reasoning behind them. Triggers
+refuse updates and deletes on both backends (and ``TRUNCATE`` on Postgres).
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from stores._cache import StoreCache
-from stores._sqlite import SqliteConnection
 from stores._time import to_text, utc_now
+from stores.db import Database, connect, is_database_url
 
 
 class AuditLog:
-    """The ``audit_log`` table; thread-safe, append-only (triggers refuse updates)."""
+    """The ``audit_log`` table; thread-safe, append-only (triggers refuse updates).
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = SqliteConnection(self.path, schema=("audit_schema",))
+    ``target``: a SQLite file, a ``postgresql://`` URL or an open ``Database`` (not closed
+    by ``close``).
+    """
+
+    def __init__(self, target: Path | str | Database) -> None:
+        self.path: Path | None = None
+        if isinstance(target, Path | str) and not is_database_url(target):
+            self.path = Path(target)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db, self._owned = connect(target, schema=("audit_schema",))
 
     def append(
         self,
@@ -71,8 +78,9 @@ class AuditLog:
         return int(row["last_id"]) if row is not None else 0
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection (not a ``Database`` passed in)."""
+        if self._owned:
+            self._db.close()
 
 
 _CACHE: StoreCache[AuditLog] = StoreCache(AuditLog)

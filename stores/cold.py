@@ -11,6 +11,11 @@ lookup at any size), built once per version of the DuckDB file:
 * while open, the store re-checks that identity at most every ``recheck_s`` seconds (one
   ``stat``) and rebuilds when it changed: lookups are never staler than the DuckDB file plus
   ``recheck_s`` (1 s by default). The feature-store cache also reopens on a swapped file.
+
+On the Postgres backend the DuckDB file stays the source of the analytics, and
+``materialise_analytics`` loads its ``user_analytics`` into a table of the database (COPY):
+``AnalyticsTable`` serves lookups from it, so every worker on every machine reads the same
+values (one version at a time: the load replaces the rows in one transaction).
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import fcntl
 import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import duckdb
 
+from stores.db import Database, connect
+from stores.db.base import iter_chunks
 from stores.errors import StoreNotFoundError
 from stores.models import UserAnalytics
 from stores.sql import sql
@@ -180,3 +188,80 @@ class ColdStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+class AnalyticsTable:
+    """``user_analytics`` as a table of a store ``Database`` (the Postgres backend's cold
+    store): the interface of ``ColdStore``; thread-safe.
+
+    ``target``: a ``postgresql://`` URL or an open ``Database`` (not closed by ``close``).
+    """
+
+    def __init__(self, target: str | Database) -> None:
+        self.path: Path | None = None
+        self._db, self._owned = connect(target, schema=("analytics_schema",))
+
+    def get_analytics(self, user_id: str) -> UserAnalytics | None:
+        """The user's analytics row, or ``None``."""
+        row = self._db.one("analytics_get", (user_id,))
+        return None if row is None else UserAnalytics.model_validate(dict(row))
+
+    def exists(self, user_id: str) -> bool:
+        """Whether the user has analytics."""
+        return self._db.one("analytics_get", (user_id,)) is not None
+
+    def count(self) -> int:
+        """Number of customers."""
+        row = self._db.one("analytics_count")
+        return int(row["n"]) if row else 0
+
+    def close(self) -> None:
+        """Close the connection (not a ``Database`` passed in)."""
+        if self._owned:
+            self._db.close()
+
+
+def export_csv(
+    conn: duckdb.DuckDBPyConnection, query: str, path: Path, params: dict | None = None
+) -> None:
+    """The rows of a DuckDB ``query`` as a headerless CSV file (what ``COPY ... csv`` reads;
+    DuckDB writes doubles in their shortest exact form)."""
+    conn.sql(query, params=params).write_csv(str(path), header=False)
+
+
+def analytics_csv(source: Path, path: Path) -> None:
+    """``user_analytics`` of the DuckDB file ``source`` as a CSV file (for ``analytics_copy``)."""
+    if not Path(source).is_file():
+        raise StoreNotFoundError(source, "cold store")
+    src = duckdb.connect(str(source), read_only=True)
+    try:
+        src.execute(sql("seed_settings"))
+        export_csv(src, sql("cold_all_analytics"), path)
+    finally:
+        src.close()
+
+
+def materialise_analytics(db: Database, source: Path) -> int:
+    """Replace the ``user_analytics`` rows of the Postgres ``db`` by those of the DuckDB file
+    ``source`` (one transaction: readers see the old rows or the new ones); the row count.
+
+    What an analytics job that swaps in a new ``cold.duckdb`` runs on the Postgres backend.
+    """
+    copy_in = getattr(db, "copy_in", None)
+    if db.dialect != "postgres" or copy_in is None:
+        raise ValueError("materialise_analytics loads a Postgres database")
+    started = time.perf_counter()
+    db.script("analytics_schema")
+    with tempfile.TemporaryDirectory(prefix="sgr-analytics-") as tmp:
+        csv = Path(tmp) / "user_analytics.csv"
+        analytics_csv(Path(source), csv)
+        with csv.open("rb") as fh:
+            copy_in("analytics_copy", iter_chunks(fh), before=("analytics_truncate",))
+    rows = AnalyticsTable(db).count()
+    log.info(
+        "cold store: loaded %d rows of %s into postgres in %.2fs",
+        rows,
+        source,
+        time.perf_counter() - started,
+    )
+    return rows

@@ -1,4 +1,8 @@
-"""Feature store: one customer's hot session joined with their cold analytics."""
+"""Feature store: one customer's hot session joined with their cold analytics.
+
+SQLite backend: ``hot.sqlite`` + ``cold.duckdb`` (``open``); Postgres backend: the
+``live_sessions`` and ``user_analytics`` tables of the database (``on_database``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import logging
 from pathlib import Path
 
 from stores._cache import StoreCache
-from stores.cold import ColdStore
+from stores.cold import AnalyticsTable, ColdStore
+from stores.db import Database
 from stores.hot import HotStore
 from stores.models import CustomerFeatures, UnknownUser
 
@@ -16,9 +21,15 @@ log = logging.getLogger(__name__)
 class FeatureStore:
     """Looks customers up in both stores; thread-safe (each store guards its connection)."""
 
-    def __init__(self, hot: HotStore, cold: ColdStore) -> None:
+    def __init__(self, hot: HotStore, cold: ColdStore | AnalyticsTable) -> None:
         self.hot = hot
         self.cold = cold
+
+    @classmethod
+    def on_database(cls, db: Database) -> FeatureStore:
+        """Both stores as tables of ``db`` (Postgres: filled by ``setup-data``); ``close``
+        leaves ``db`` open."""
+        return cls(HotStore(db), AnalyticsTable(db))
 
     @classmethod
     def open(cls, hot_db: Path, cold_db: Path) -> FeatureStore:

@@ -1,4 +1,4 @@
-"""Hot store: live shopping sessions in SQLite."""
+"""Hot store: live shopping sessions in SQLite (``hot.sqlite``) or a Postgres table."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from stores._sqlite import SqliteConnection
 from stores._time import to_text, utc_now
+from stores.db import Database, connect, is_database_url
 from stores.errors import StoreNotFoundError
 from stores.models import Inventory, LiveSession
 
@@ -15,14 +15,20 @@ log = logging.getLogger(__name__)
 
 
 class HotStore:
-    """``live_sessions`` over one long-lived, lock-guarded WAL connection (thread-safe)."""
+    """``live_sessions`` over one long-lived, lock-guarded WAL connection (thread-safe).
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise StoreNotFoundError(self.path, "hot store")
-        self._db = SqliteConnection(self.path, schema=("hot_schema",))
-        log.debug("hot store open: %s", self.path)
+    ``target``: the SQLite file (it must exist: ``setup-data`` writes it), a ``postgresql://``
+    URL or an open ``Database`` (its table is created if missing; ``setup-data`` fills it).
+    """
+
+    def __init__(self, target: Path | str | Database) -> None:
+        self.path: Path | None = None
+        if isinstance(target, Path | str) and not is_database_url(target):
+            self.path = Path(target)
+            if not self.path.is_file():
+                raise StoreNotFoundError(self.path, "hot store")
+        self._db, self._owned = connect(target, schema=("hot_schema",))
+        log.debug("hot store open: %s", self.path or self._db.dialect)
 
     def get_session(self, user_id: str) -> LiveSession | None:
         """The user's live session, or ``None``."""
@@ -55,8 +61,9 @@ class HotStore:
     def count(self) -> int:
         """Number of live sessions."""
         row = self._db.one("hot_count_sessions")
-        return int(row[0]) if row else 0
+        return int(row["n"]) if row else 0
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection (not a ``Database`` passed in)."""
+        if self._owned:
+            self._db.close()

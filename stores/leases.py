@@ -1,10 +1,13 @@
-"""Session leases: one turn per session at a time, across threads and processes.
+"""Session leases: one turn per session at a time, across threads, processes and machines.
 
-A lease is a row of ``session_leases`` (in the checkpoint DB), taken by one upsert whose
-``WHERE`` only lets a free, expired or own row change (or, when a live-looking holder must be
-checked, inside ``BEGIN IMMEDIATE``), so that two takers are serialised by SQLite itself.
+A lease is a row of ``session_leases`` (in the checkpoint DB, or the Postgres database every
+worker shares), taken by one upsert whose ``WHERE`` only lets a free, expired or own row
+change; a row whose live-looking holder is a dead process of this host is replaced by a
+compare-and-swap on the row as read, so that of two takers exactly one wins, on either engine.
 A holder that dies leaves its row behind; the row stops counting when it expires, or at once
 when the holder was a process on this host that no longer exists (``kill -9`` of a CLI turn).
+A running turn ``renew``s its lease (a heartbeat), so that a short TTL frees the session soon
+after a worker on another machine is killed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from stores._sqlite import SqliteConnection
+from stores.db import Database, connect, is_database_url
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class SessionLeases:
-    """The ``session_leases`` table on ``path`` (thread-safe)."""
+_TAKE_ATTEMPTS = 5
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = SqliteConnection(self.path, schema=("leases_schema",))
+
+def _row(row: object) -> LeaseHolder:
+    r: dict = dict(row)  # type: ignore[call-overload]
+    return LeaseHolder(r["holder"], r["host"], int(r["pid"]), float(r["expires_at"]))
+
+
+class SessionLeases:
+    """The ``session_leases`` table (thread-safe).
+
+    ``target``: a SQLite file (the checkpoint DB), a ``postgresql://`` URL or an open
+    ``Database`` (not closed by ``close``).
+    """
+
+    def __init__(self, target: Path | str | Database) -> None:
+        self.path: Path | None = None
+        if isinstance(target, Path | str) and not is_database_url(target):
+            self.path = Path(target)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db, self._owned = connect(target, schema=("leases_schema",))
         self.host = socket.gethostname()
 
     def new_holder(self) -> str:
@@ -70,18 +87,30 @@ class SessionLeases:
             "pid": os.getpid(),
             "expires_at": moment + ttl_s,
         }
-        # Fast path, one autocommit statement: free, expired or already ours.
-        if self._db.run("leases_take", {**mine, "now": moment}):
-            return None
-        # Held until a later time: its holder may be a dead process of this host.
-        with self._db.transaction() as db:
-            row = db.one("leases_get", (session_id,))
-            if row is not None:
-                current = LeaseHolder(row["holder"], row["host"], row["pid"], row["expires_at"])
-                if current.holder != holder and not self._stale(current, moment):
-                    return current
-            db.run("leases_put", mine)
-        return None
+        current: LeaseHolder | None = None
+        for _ in range(_TAKE_ATTEMPTS):
+            # One autocommit statement: free, expired or already ours.
+            if self._db.run("leases_take", {**mine, "now": moment}):
+                return None
+            # Held until a later time: its holder may be a dead process of this host.
+            row = self._db.one("leases_get", (session_id,))
+            if row is None:
+                continue  # released meanwhile: take it again
+            current = _row(row)
+            if not self._stale(current, moment):
+                return current
+            old = {"old_holder": current.holder, "old_expires_at": current.expires_at}
+            if self._db.run("leases_steal", {**mine, **old}):  # only the row as read
+                return None
+            # another taker replaced (or its holder renewed) that row first: look again
+        return current
+
+    def renew(self, session_id: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
+        """Extend ``holder``'s lease to ``now + ttl_s`` (a heartbeat); ``False`` if the lease
+        is no longer ``holder``'s (released, or taken over after it expired)."""
+        moment = time.time() if now is None else now
+        params = {"session_id": session_id, "holder": holder, "expires_at": moment + ttl_s}
+        return self._db.run("leases_renew", params) > 0
 
     def release(self, session_id: str, holder: str) -> bool:
         """Give the lease back (only ``holder``'s own); ``False`` if it was not held."""
@@ -90,10 +119,9 @@ class SessionLeases:
     def holder(self, session_id: str) -> LeaseHolder | None:
         """The current row of ``session_id`` (stale or not), if any."""
         row = self._db.one("leases_get", (session_id,))
-        if row is None:
-            return None
-        return LeaseHolder(row["holder"], row["host"], row["pid"], row["expires_at"])
+        return None if row is None else _row(row)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection (not a ``Database`` passed in)."""
+        if self._owned:
+            self._db.close()

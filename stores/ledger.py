@@ -1,8 +1,11 @@
-"""Offer ledger: every offer made, with a redeemable code, in its own SQLite file.
+"""Offer ledger: every offer made, with a redeemable code, in its own SQLite file or Postgres.
 
-The ledger is the single authority on money. It keeps its own long-lived, lock-guarded
-connection to ``ledger.sqlite`` (``setup-data`` never touches it); every write is one
-``BEGIN IMMEDIATE`` transaction, so the rules below hold across threads and processes:
+The ledger is the single authority on money. It keeps its own long-lived connection to
+``ledger.sqlite`` (``setup-data`` never touches it) or runs on a Postgres ``Database``. Every
+write is one transaction that first takes the customer's lock (SQLite: ``BEGIN IMMEDIATE``,
+which serialises every writer of the file; Postgres: the advisory lock of ``offers:<user>``,
+which serialises the writers of that customer on every machine), and re-reads the customer's
+rows holding it, so the rules below hold across threads, processes and hosts:
 
 1. ``one_redeemable``: a customer holds at most one *redeemable* code (``proposed`` or
    ``accepted``, not expired).
@@ -22,13 +25,14 @@ connection to ``ledger.sqlite`` (``setup-data`` never touches it); every write i
 ``(session_id, turn, slot)`` (``slot`` defaults to ``"main"``): a re-run returns the stored row
 unchanged (never a second code, never a new expiry). Each row also keeps the churn band and
 stock status the offer was priced under (for the analyst report; ``NULL`` on older rows).
-Refusals are typed (``OfferRefusedError``) and write nothing. Expiry is applied lazily.
+Refusals are typed (``OfferRefusedError``) and write nothing. Expiry is applied lazily: a
+read expires every due offer (one statement), a write only the locked customer's (on Postgres,
+touching other customers' rows would take their row locks and could deadlock).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -36,9 +40,9 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from stores._cache import StoreCache
-from stores._sqlite import SqliteConnection
 from stores._time import to_text, utc_now
 from stores.codes import new_code, normalize_code
+from stores.db import Database, Row, Session, UniqueViolation, connect, is_database_url
 from stores.errors import OfferError, OfferReason, OfferRefusedError
 from stores.models import (
     LIVE_STATUSES,
@@ -74,28 +78,44 @@ CHURN_BANDS: tuple[str, ...] = get_args(ChurnBand)
 INVENTORY_STATUSES: tuple[str, ...] = get_args(Inventory)
 
 
-class OfferLedger:
-    """The ``offers`` table; all methods are thread-safe and each write is one transaction."""
+def _lock(user_id: str) -> str:
+    """The lock key of a customer's offers (every ledger write takes it first)."""
+    return f"offers:{user_id}"
 
-    def __init__(self, path: Path, *, code_factory: Callable[[], str] = new_code) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = SqliteConnection(self.path, schema=("ledger_schema",))
+
+class OfferLedger:
+    """The ``offers`` table; all methods are thread-safe and each write is one transaction.
+
+    ``target``: a SQLite file (``Path``), a ``postgresql://`` URL, or an open ``Database``
+    (shared with other stores: not closed by ``close``).
+    """
+
+    def __init__(
+        self, target: Path | str | Database, *, code_factory: Callable[[], str] = new_code
+    ) -> None:
+        self.path: Path | None = None
+        if isinstance(target, Path | str) and not is_database_url(target):
+            self.path = Path(target)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db, self._owned = connect(target, schema=("ledger_schema",))
         self._new_code = code_factory
-        with self._db.transaction() as db:  # ledgers made before these columns existed
-            columns = {row["name"] for row in db.all("ledger_columns")}
-            for column in ("superseded_by", "decided_at", "churn_band", "inventory"):
-                if column not in columns:
-                    db.run(f"ledger_add_{column}")
+        if self._db.dialect == "sqlite":
+            with self._db.transaction() as db:  # ledgers made before these columns existed
+                columns = {row["name"] for row in db.all("ledger_columns")}
+                for column in ("superseded_by", "decided_at", "churn_band", "inventory"):
+                    if column not in columns:
+                        db.run(f"ledger_add_{column}")
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgres``."""
+        return self._db.dialect
 
     # -- reads -------------------------------------------------------------------------
 
     def get(self, code: str) -> Offer | None:
         """The offer of ``code`` (typed forms accepted, see ``normalize_code``), as stored."""
-        canonical = normalize_code(code)
-        if canonical is None:
-            return None
-        return _offer(self._db.one("ledger_get", (canonical,)))
+        return _get(self._db, code)
 
     def refresh(self, code: str, now: datetime | None = None) -> Offer | None:
         """``get`` after applying expiry."""
@@ -130,6 +150,11 @@ class OfferLedger:
         """The user's unexpired offer awaiting a manager's approval (any session)."""
         moment = self._expire(now)
         return _offer(self._db.one("ledger_pending_user", (user_id, to_text(moment))))
+
+    def pending_offers(self, now: datetime | None = None) -> list[Offer]:
+        """Every unexpired offer awaiting a manager's approval, newest first."""
+        moment = self._expire(now)
+        return [_must(r) for r in self._db.all("ledger_pending_all", (to_text(moment),))]
 
     def validate(self, code: str, user_id: str, now: datetime | None = None) -> OfferValidation:
         """Whether ``user_id`` may redeem ``code`` now (another user's offer is not shown)."""
@@ -194,8 +219,9 @@ class OfferLedger:
             raise ValueError(f"churn_band must be one of {CHURN_BANDS}, not {churn_band!r}")
         if inventory is not None and inventory not in INVENTORY_STATUSES:
             raise ValueError(f"inventory must be one of {INVENTORY_STATUSES}, not {inventory!r}")
-        with self._db.transaction() as db:
-            # read the clock holding the write lock: stamps follow the commit order
+
+        def write(db: Session) -> tuple[Offer, int]:
+            # read the clock holding the customer's lock: stamps follow the commit order
             moment = utc_now(now)
             values = {
                 "user_id": user_id,
@@ -212,24 +238,30 @@ class OfferLedger:
                 "churn_band": churn_band,
                 "inventory": inventory,
             }
-            db.run("ledger_expire_due", (to_text(moment),))
+            db.run("ledger_expire_due_user", (user_id, to_text(moment)))
             existing = _offer(db.one("ledger_by_session_turn", (session_id, turn, slot)))
             if existing is not None:
-                if existing.user_id != user_id:
-                    raise OfferRefusedError(
-                        "session_conflict",
-                        f"session {session_id!r} turn {turn} holds an offer of another customer",
-                    )
-                return existing
+                return _rerun(existing, user_id), 0
             _check_new_offer(db, user_id, discount_percent, moment)
-            code = self._insert(db, values)
+            try:
+                code = self._insert(db, values)
+            except UniqueViolation as exc:
+                if "session_id" not in exc.columns:
+                    raise
+                # Postgres: another customer's transaction (another lock) committed this key
+                # meanwhile; SQLite serialises every writer, so it never gets here.
+                taken = _must(db.one("ledger_by_session_turn", (session_id, turn, slot)))
+                return _rerun(taken, user_id), 0
             superseded = 0
             if status == "proposed":
                 superseded = db.run("ledger_supersede_proposed", {"user_id": user_id, "code": code})
-            offer = _offer(db.one("ledger_get", (code,)))
+            return _must(db.one("ledger_get", (code,))), superseded
+
+        offer, superseded = self._db.atomic(write, lock=_lock(user_id))
         if superseded:
-            log.info("offer %s superseded %d earlier offer(s) of %s", code, superseded, user_id)
-        assert offer is not None
+            log.info(
+                "offer %s superseded %d earlier offer(s) of %s", offer.code, superseded, user_id
+            )
         return offer
 
     def accept(self, code: str, user_id: str, now: datetime | None = None) -> Offer:
@@ -237,10 +269,11 @@ class OfferLedger:
 
         Acceptance closes the customer's other live offers (a pending proposal included).
         """
-        with self._db.transaction() as db:
-            moment = utc_now(now)  # holding the write lock, as in propose
-            db.run("ledger_expire_due", (to_text(moment),))
-            offer = self.get(code)
+
+        def write(db: Session) -> Offer:
+            moment = utc_now(now)  # holding the customer's lock, as in propose
+            db.run("ledger_expire_due_user", (user_id, to_text(moment)))
+            offer = _get(db, code)
             reason = _refusal(offer, user_id, moment)
             if reason is not None:
                 raise OfferError(reason, f"cannot accept {code!r}: {reason}")
@@ -249,9 +282,9 @@ class OfferLedger:
                 return offer
             db.run("ledger_set_status", ("accepted", offer.code))
             db.run("ledger_supersede_live", {"user_id": user_id, "code": offer.code})
-            accepted = self.get(offer.code)
-        assert accepted is not None
-        return accepted
+            return _must(db.one("ledger_get", (offer.code,)))
+
+        return self._db.atomic(write, lock=_lock(user_id))
 
     def decide(
         self,
@@ -272,10 +305,14 @@ class OfferLedger:
         """
         if not decided_by.strip():
             raise ValueError("decided_by is required")
-        with self._db.transaction() as db:
-            moment = utc_now(now)  # holding the write lock, as in propose
-            db.run("ledger_expire_due", (to_text(moment),))
-            offer = self.get(code)
+        owner = self._owner(normalize_code(code))
+        if owner is None:
+            raise OfferError("unknown_code", f"unknown offer code {code!r}")
+
+        def write(db: Session) -> Offer:
+            moment = utc_now(now)  # holding the owner's lock, as in propose
+            db.run("ledger_expire_due_user", (owner, to_text(moment)))
+            offer = _get(db, code)  # re-read holding the lock
             if offer is None:
                 raise OfferError("unknown_code", f"unknown offer code {code!r}")
             if offer.status == "expired":
@@ -304,24 +341,33 @@ class OfferLedger:
             )
             if approved:
                 db.run("ledger_supersede_proposed", {"user_id": offer.user_id, "code": offer.code})
-            decided = self.get(offer.code)
-        assert decided is not None
-        return decided
+            return _must(db.one("ledger_get", (offer.code,)))
+
+        return self._db.atomic(write, lock=_lock(owner))
 
     def withdraw(self, code: str, now: datetime | None = None) -> Offer | None:
         """Let a pending proposal lapse now (``expired``): its approval request is gone.
 
         Only an ``approval_pending`` row changes; the stored row is returned either way.
         """
-        with self._db.transaction() as db:
-            moment = utc_now(now)  # holding the write lock, as in propose
-            if db.run("ledger_withdraw", {"code": code, "now": to_text(moment)}):
-                log.info("pending offer %s withdrawn", code)
-            return _offer(db.one("ledger_get", (code,)))
+        owner = self._owner(code)
+        if owner is None:
+            return None
+
+        def write(db: Session) -> tuple[Offer | None, int]:
+            moment = utc_now(now)  # holding the owner's lock, as in propose
+            changed = db.run("ledger_withdraw", {"code": code, "now": to_text(moment)})
+            return _offer(db.one("ledger_get", (code,))), changed
+
+        offer, changed = self._db.atomic(write, lock=_lock(owner))
+        if changed:
+            log.info("pending offer %s withdrawn", code)
+        return offer
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection (a ``Database`` passed in stays open: its owner closes it)."""
+        if self._owned:
+            self._db.close()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -333,14 +379,24 @@ class OfferLedger:
             log.info("%d offer(s) expired", expired)
         return moment
 
-    def _insert(self, db: SqliteConnection, values: dict[str, object]) -> str:
-        """Insert with a fresh code, retrying on a (very unlikely) code collision."""
+    def _owner(self, code: str | None) -> str | None:
+        """The customer of ``code`` (never changes: safe to read before taking the lock)."""
+        row = None if code is None else self._db.one("ledger_owner", (code,))
+        return None if row is None else str(row["user_id"])
+
+    def _insert(self, db: Session, values: dict[str, object]) -> str:
+        """Insert with a fresh code, retrying on a (very unlikely) code collision.
+
+        Each attempt runs in a savepoint: on Postgres a failed statement would otherwise
+        abort the whole transaction.
+        """
         for _ in range(_CODE_ATTEMPTS):
             code = self._new_code()
             try:
-                db.run("ledger_insert", {**values, "code": code})
-            except sqlite3.IntegrityError as exc:
-                if "offers.code" not in str(exc):
+                with db.savepoint():
+                    db.run("ledger_insert", {**values, "code": code})
+            except UniqueViolation as exc:
+                if exc.columns != ("code",):
                     raise
                 log.warning("offer code collision, drawing another")
                 continue
@@ -348,7 +404,26 @@ class OfferLedger:
         raise RuntimeError(f"no unique offer code after {_CODE_ATTEMPTS} attempts")
 
 
-def _check_new_offer(db: SqliteConnection, user_id: str, percent: float, now: datetime) -> None:
+def _rerun(existing: Offer, user_id: str) -> Offer:
+    """The stored offer of a re-run key; ``session_conflict`` if another customer's."""
+    if existing.user_id != user_id:
+        raise OfferRefusedError(
+            "session_conflict",
+            f"session {existing.session_id!r} turn {existing.turn} holds an offer of another "
+            "customer",
+        )
+    return existing
+
+
+def _get(db: Session, code: str) -> Offer | None:
+    """The offer of ``code`` (typed forms accepted) on ``db``, as stored."""
+    canonical = normalize_code(code)
+    if canonical is None:
+        return None
+    return _offer(db.one("ledger_get", (canonical,)))
+
+
+def _check_new_offer(db: Session, user_id: str, percent: float, now: datetime) -> None:
     """Refuse a new offer that would break an invariant (called inside the transaction)."""
     moment = to_text(now)
     redeemable = [_must(r) for r in db.all("ledger_redeemable_user", (user_id, moment))]
@@ -430,13 +505,13 @@ def ledger_violations(
     return found
 
 
-def _must(row: sqlite3.Row | None) -> Offer:
+def _must(row: Row | None) -> Offer:
     offer = _offer(row)
     assert offer is not None
     return offer
 
 
-def _offer(row: sqlite3.Row | None) -> Offer | None:
+def _offer(row: Row | None) -> Offer | None:
     return None if row is None else Offer.model_validate(dict(row))
 
 

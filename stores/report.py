@@ -1,6 +1,8 @@
 """Analyst report: what the agent gave away, to whom, and how often it fell back.
 
-Read-only over the ledger file (``offers`` and ``audit_log``, see ``sql/report.sql``). An
+Read-only over the ledger file (``offers`` and ``audit_log``, see ``sql/sqlite/report.sql``)
+or the Postgres backend's database (``sql/postgres/report.sql``: the same queries, the same
+numbers, in one snapshot transaction that is rolled back). An
 offer is grouped by the churn band and inventory status it was priced under (recorded on the
 ledger row at issue). Rows from before those columns existed have none: only they are
 grouped by the customer's *current* values, looked up in the hot and cold stores when the
@@ -20,7 +22,8 @@ from typing import Any
 import duckdb
 
 from stores._time import to_text, utc_now
-from stores.sql import sql
+from stores.db import Database, Session
+from stores.sql import Dialect, sql
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,29 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class _Reader:
+    """Named statements on the report's own SQLite connection (the ``Session`` interface)."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def one(self, name: str, params: Any = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql(name), params).fetchone()
+
+    def all(self, name: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql(name), params).fetchall()
+
+    def run(self, name: str, params: Any = ()) -> int:
+        return self.conn.execute(sql(name), params).rowcount
+
+
+def _has(s: Session, name: str, params: tuple[str, ...]) -> bool:
+    row = s.one(name, params)
+    return bool(row is not None and row["n"])
+
+
 def _round(value: Any, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -44,25 +70,20 @@ def _rate(accepted: int, issued: int, superseded: int) -> float | None:
     return round(accepted / final, 4) if final > 0 else None
 
 
-def _offers_view(conn: sqlite3.Connection) -> None:
+def _offers_view(conn: _Reader) -> None:
     """``temp.report_offers``: the offers with ``issued_churn_band`` / ``issued_inventory``.
 
     A ledger file not opened since those columns were added (the report never migrates: it
     only reads) gets ``NULL`` there, so every row falls back to current values.
     """
-    columns = [
-        conn.execute(sql("report_has_column"), ("offers", name)).fetchone()[0]
-        for name in ("churn_band", "inventory")
-    ]
-    conn.execute(sql("report_offers_view" if all(columns) else "report_offers_view_legacy"))
+    columns = [_has(conn, "report_has_column", ("offers", c)) for c in ("churn_band", "inventory")]
+    conn.run("report_offers_view" if all(columns) else "report_offers_view_legacy")
 
 
-def _customers(
-    conn: sqlite3.Connection, hot_db: Path | None, cold_db: Path | None, since: str
-) -> None:
+def _customers(conn: _Reader, hot_db: Path | None, cold_db: Path | None, since: str) -> None:
     """Fill ``temp.report_customer`` with the current churn and inventory of the customers
     whose offers lack a value at issue (nobody else's is looked up)."""
-    users = [r[0] for r in conn.execute(sql("report_offer_users"), {"since": since})]
+    users = [r["user_id"] for r in conn.all("report_offer_users", {"since": since})]
     inventory: dict[str, str] = {}
     churn: dict[str, float] = {}
     if users and hot_db is not None and Path(hot_db).is_file():
@@ -78,8 +99,8 @@ def _customers(
             churn = dict(cold.execute(sql("report_cold_churn"), [users]).fetchall())
         finally:
             cold.close()
-    conn.execute(sql("report_customer_table"))
-    conn.executemany(
+    conn.run("report_customer_table")
+    conn.conn.executemany(
         sql("report_customer_insert"),
         [
             {"user_id": u, "churn_probability": churn.get(u), "inventory": inventory.get(u)}
@@ -88,9 +109,9 @@ def _customers(
     )
 
 
-def _groups(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> dict[str, Any]:
+def _groups(conn: Session, name: str, params: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for r in conn.execute(sql(name), params):
+    for r in conn.all(name, params):
         out[r["grp"]] = {
             "offers_issued": r["offers_issued"],
             "grouped_by_current_values": r["by_current"],
@@ -103,13 +124,14 @@ def _groups(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> dict
     return out
 
 
-def _approvals(conn: sqlite3.Connection, params: dict[str, Any]) -> dict[str, Any]:
-    r = conn.execute(sql("report_approvals"), params).fetchone()
-    has_decided_at = conn.execute(sql("report_has_column"), ("offers", "decided_at")).fetchone()[0]
+def _approvals(conn: Session, params: dict[str, Any]) -> dict[str, Any]:
+    r = conn.one("report_approvals", params)
+    assert r is not None
+    has_decided_at = _has(conn, "report_has_column", ("offers", "decided_at"))
     median = None
     if has_decided_at:
-        median = conn.execute(sql("report_decided_median_wait"), params).fetchone()[0]
-    age = conn.execute(sql("report_pending_median_age"), params).fetchone()[0]
+        median = _median(conn, "report_decided_median_wait", params)
+    age = _median(conn, "report_pending_median_age", params)
     return {
         "pending": r["pending"],
         "approved": r["approved"],
@@ -121,14 +143,20 @@ def _approvals(conn: sqlite3.Connection, params: dict[str, Any]) -> dict[str, An
     }
 
 
-def _fallbacks(conn: sqlite3.Connection, params: dict[str, Any]) -> dict[str, Any]:
+def _median(conn: Session, name: str, params: dict[str, Any]) -> Any:
+    row = conn.one(name, params)
+    return None if row is None else row["median"]
+
+
+def _fallbacks(conn: Session, params: dict[str, Any]) -> dict[str, Any]:
     empty = {"calls": 0, "failed_calls": 0, "turns": 0, "fallback_turns": 0}
-    if not conn.execute(sql("report_has_table"), ("audit_log",)).fetchone()[0]:
+    if not _has(conn, "report_has_table", ("audit_log",)):
         return {**empty, "share_of_turns": None, "causes": []}
-    r = conn.execute(sql("report_fallback_totals"), params).fetchone()
+    r = conn.one("report_fallback_totals", params)
+    assert r is not None
     causes = [
-        {"node": c["node"], "cause": c["cause"], "count": c["count"]}
-        for c in conn.execute(sql("report_fallback_causes"), params)
+        {"node": c["node"], "cause": c["cause"], "count": int(c["count"])}
+        for c in conn.all("report_fallback_causes", params)
     ]
     totals = {k: int(r[k] or 0) for k in empty}
     share = round(totals["fallback_turns"] / totals["turns"], 4) if totals["turns"] else None
@@ -136,7 +164,7 @@ def _fallbacks(conn: sqlite3.Connection, params: dict[str, Any]) -> dict[str, An
 
 
 def build_report(
-    ledger_db: Path,
+    ledger_db: Path | Database,
     *,
     hot_db: Path | None = None,
     cold_db: Path | None = None,
@@ -147,8 +175,11 @@ def build_report(
 ) -> dict[str, Any]:
     """The report as plain data (the ``report --json`` object).
 
-    ``since``: only offers and audit rows created at or after it. ``churn_high`` /
-    ``churn_low``: the band boundaries (the policy's: > high, [low, high], < low).
+    ``ledger_db``: the ledger file (``hot_db`` / ``cold_db``: the files of the customers'
+    current values), or a ``Database``: on Postgres the backend's database, which holds those
+    values too (its tables are created if missing). ``since``: only offers and audit rows
+    created at or after it. ``churn_high`` / ``churn_low``: the band boundaries (the policy's:
+    > high, [low, high], < low).
     """
     moment = utc_now(now)
     params = {
@@ -158,36 +189,58 @@ def build_report(
         "churn_low": churn_low,
     }
     head = {"since": params["since"] or None, "generated_at": params["now"]}
-    if not Path(ledger_db).is_file():
+    if not isinstance(ledger_db, Path | str):
+        if ledger_db.dialect == "postgres":
+            return {**head, **_postgres_report(ledger_db, params)}
+        ledger_db = ledger_db.path  # type: ignore[attr-defined]  # a SqliteDatabase
+    ledger_db = Path(ledger_db)
+    if not ledger_db.is_file():
         log.info("no ledger at %s: empty report", ledger_db)
         return {**head, **_empty()}
-    conn = _connect(ledger_db)
+    raw = _connect(ledger_db)
+    conn = _Reader(raw)
     try:
-        if not conn.execute(sql("report_has_table"), ("offers",)).fetchone()[0]:
+        if not _has(conn, "report_has_table", ("offers",)):
             return {**head, **_empty(), "fallbacks": _fallbacks(conn, params)}
         _offers_view(conn)
         _customers(conn, hot_db, cold_db, params["since"])
-        t = conn.execute(sql("report_offer_totals"), params).fetchone()
-        return {
-            **head,
-            "offers_issued": t["offers_issued"],
-            "grouped_by_current_values": t["by_current"],
-            "offers_accepted": t["accepted"],
-            "acceptance_rate": _rate(t["accepted"], t["offers_issued"], t["superseded"]),
-            "avg_offered_percent": _round(t["avg_offered_percent"]),
-            "avg_discount_percent": _round(t["avg_discount_percent"]),
-            "avg_discount_amount": _round(t["avg_discount_amount"], 2),
-            "avg_cap_percent": _round(t["avg_cap_percent"]),
-            "discount_to_cap": _round(t["discount_to_cap"]),
-            "discount_given_total": round(float(t["discount_given_total"]), 2),
-            "cap_amount_total": round(float(t["cap_amount_total"]), 2),
-            "by_churn_band": _groups(conn, "report_by_churn_band", params),
-            "by_inventory": _groups(conn, "report_by_inventory", params),
-            "approvals": _approvals(conn, params),
-            "fallbacks": _fallbacks(conn, params),
-        }
+        return {**head, **_body(conn, params)}
     finally:
-        conn.close()
+        raw.close()
+
+
+def _postgres_report(db: Database, params: dict[str, Any]) -> dict[str, Any]:
+    """The report's body on the Postgres backend: one REPEATABLE READ snapshot, rolled back."""
+    for name in ("ledger_schema", "audit_schema", "hot_schema", "analytics_schema"):
+        db.script(name)
+    with db.snapshot() as conn:  # type: ignore[attr-defined]  # a PostgresDatabase
+        conn.run("report_offers_view")
+        conn.run("report_customer_table")
+        conn.run("report_customer_fill", params)
+        return _body(conn, params)
+
+
+def _body(conn: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """Totals, groups, approvals and fallbacks (``report_offers`` / ``report_customer`` made)."""
+    t = conn.one("report_offer_totals", params)
+    assert t is not None
+    return {
+        "offers_issued": t["offers_issued"],
+        "grouped_by_current_values": t["by_current"],
+        "offers_accepted": t["accepted"],
+        "acceptance_rate": _rate(t["accepted"], t["offers_issued"], t["superseded"]),
+        "avg_offered_percent": _round(t["avg_offered_percent"]),
+        "avg_discount_percent": _round(t["avg_discount_percent"]),
+        "avg_discount_amount": _round(t["avg_discount_amount"], 2),
+        "avg_cap_percent": _round(t["avg_cap_percent"]),
+        "discount_to_cap": _round(t["discount_to_cap"]),
+        "discount_given_total": round(float(t["discount_given_total"]), 2),
+        "cap_amount_total": round(float(t["cap_amount_total"]), 2),
+        "by_churn_band": _groups(conn, "report_by_churn_band", params),
+        "by_inventory": _groups(conn, "report_by_inventory", params),
+        "approvals": _approvals(conn, params),
+        "fallbacks": _fallbacks(conn, params),
+    }
 
 
 def _empty() -> dict[str, Any]:

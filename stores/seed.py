@@ -25,16 +25,24 @@ Users beyond the tenth (``user_110`` ...) are random but deterministic: DuckDB S
 Both files are built under temporary names, so a failure never leaves a half-written store.
 The cold file is renamed into place; an existing hot file is refilled in one transaction
 (see ``_install_hot``). The offer ledger has a file of its own and is never touched.
+
+With a ``database_url`` (the Postgres backend) the same rows are also loaded into that
+database, in one transaction with ``COPY`` (``_load_postgres``): ``live_sessions`` from the
+same generator, ``user_analytics`` from the DuckDB file just written (which stays the source
+of the analytics). Its offers, audit trail and leases are never touched either.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import random
 import sqlite3
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,7 +50,8 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from stores._time import to_text
-from stores.cold import ensure_copy
+from stores.cold import analytics_csv, ensure_copy, export_csv
+from stores.db.base import iter_chunks
 from stores.features import reset_feature_stores
 from stores.files import data_files
 from stores.models import Inventory
@@ -82,6 +91,7 @@ class SeedReport(BaseModel):
     users: int
     seed: int
     seconds: float
+    database_url: str | None = None
 
 
 def generate(
@@ -89,8 +99,13 @@ def generate(
     users: int = 10,
     seed: int = 42,
     progress: Progress | None = None,
+    database_url: str | None = None,
 ) -> SeedReport:
-    """Recreate both stores with ``users`` customers ``user_100`` ... (same seed, same rows)."""
+    """Recreate both stores with ``users`` customers ``user_100`` ... (same seed, same rows).
+
+    ``database_url``: a Postgres database to load the hot sessions and the analytics into as
+    well (the DuckDB file is still written to ``data_dir``: it is the analytics' source).
+    """
     if users < 1:
         raise ValueError("users must be at least 1")
     started = time.perf_counter()
@@ -114,6 +129,8 @@ def generate(
         ensure_copy(files.cold)  # the SQLite copy lookups read (stores/cold.py)
     finally:
         _remove(tmp_hot, tmp_cold, *_sidecars(tmp_hot, tmp_cold))
+    if database_url is not None:
+        _load_postgres(database_url, files.cold, users, salts, say)
     seconds = time.perf_counter() - started
     say(f"wrote {users:,} users to {data_dir} in {seconds:.2f}s")
     return SeedReport(
@@ -123,6 +140,7 @@ def generate(
         users=users,
         seed=seed,
         seconds=seconds,
+        database_url=database_url,
     )
 
 
@@ -180,17 +198,7 @@ def _copy_random_sessions(
     gen = duckdb.connect()
     try:
         _macros(gen)
-        result = gen.execute(
-            sql("seed_hot_random"),
-            {
-                "start": len(HAND_USERS),
-                "stop": users,
-                "salt_cart": salts["cart"],
-                "salt_margin": salts["margin"],
-                "salt_inventory": salts["inventory"],
-                "updated_at": updated_at,
-            },
-        )
+        result = gen.execute(sql("seed_hot_random"), _hot_params(users, salts, updated_at))
         done = len(HAND_USERS)
         while batch := result.fetchmany(BATCH):
             conn.executemany(sql("hot_insert_session"), batch)
@@ -198,6 +206,64 @@ def _copy_random_sessions(
             say(f"hot store: {done:,}/{users:,} sessions")
     finally:
         gen.close()
+
+
+def _hot_params(users: int, salts: dict[str, int], updated_at: str) -> dict[str, object]:
+    return {
+        "start": len(HAND_USERS),
+        "stop": users,
+        "salt_cart": salts["cart"],
+        "salt_margin": salts["margin"],
+        "salt_inventory": salts["inventory"],
+        "updated_at": updated_at,
+    }
+
+
+def _load_postgres(
+    database_url: str, cold: Path, users: int, salts: dict[str, int], say: Progress
+) -> None:
+    """Replace ``live_sessions`` and ``user_analytics`` of the database in one transaction.
+
+    The rows go through headerless CSV files written by DuckDB and streamed into ``COPY``
+    (1M users: a few seconds). Readers of those tables wait for the commit, then see the new
+    rows; the ledger, audit and lease tables are not touched.
+    """
+    from stores.db import open_postgres  # psycopg only when a database is used
+
+    updated_at = to_text(SEED_TIME)
+    hand = io.StringIO()
+    csv.writer(hand, lineterminator="\n").writerows(
+        (u[0], repr(u[6]), repr(u[5]), u[4], updated_at) for u in HAND_USERS[:users]
+    )
+    db = open_postgres(database_url, schema=("hot_schema", "analytics_schema"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="sgr-seed-") as tmp:
+            sessions, analytics = Path(tmp) / "live_sessions.csv", Path(tmp) / "analytics.csv"
+            if users > len(HAND_USERS):
+                gen = duckdb.connect()
+                try:
+                    _macros(gen)
+                    export_csv(
+                        gen, sql("seed_hot_random"), sessions, _hot_params(users, salts, updated_at)
+                    )
+                finally:
+                    gen.close()
+            analytics_csv(cold, analytics)
+
+            def hot_chunks() -> Iterator[bytes]:
+                yield hand.getvalue().encode()
+                if sessions.exists():
+                    with sessions.open("rb") as fh:
+                        yield from iter_chunks(fh)
+
+            with db.transaction() as session, analytics.open("rb") as fh:
+                session.run("hot_truncate")
+                session.copy_in("hot_copy", hot_chunks())
+                session.run("analytics_truncate")
+                session.copy_in("analytics_copy", iter_chunks(fh))
+    finally:
+        db.close()
+    say(f"postgres: {users:,} sessions and analytics loaded")
 
 
 def _macros(conn: duckdb.DuckDBPyConnection) -> None:

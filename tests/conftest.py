@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,66 @@ from graph.state import NegotiationContext
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
 from stores.seed import generate
+from tests.pg import BACKENDS, PostgresServer, PostgresUnavailable, unavailable
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test on the Postgres server ``postgres`` (``-m 'not postgres'`` skips them).
+
+    ``backend_url`` tests get the mark from their ``BACKENDS`` parameter.
+    """
+    for item in items:
+        if {"pg_server", "pg_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def _pg_server_or_error() -> Iterator[PostgresServer | str]:
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        server.stop()
+        yield str(exc)
+        return
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_server(_pg_server_or_error: PostgresServer | str) -> PostgresServer:
+    """The test session's PostgreSQL server (started on first use; see ``tests/pg.py``)."""
+    if isinstance(_pg_server_or_error, str):
+        unavailable(_pg_server_or_error)
+    assert isinstance(_pg_server_or_error, PostgresServer)
+    return _pg_server_or_error
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on ``pg_server`` (dropped after the test, its
+    connections still open ended)."""
+    url = pg_server.create_database()
+    try:
+        yield url
+    finally:
+        backends = sys.modules.get("stores.backend")  # close cached pools on it first
+        if backends is not None:
+            backends.reset_backends()
+        pg_server.drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest) -> str | None:
+    """Runs the test on both backends: ``None`` (SQLite files), then the URL of a fresh
+    Postgres database (that parameter is marked ``postgres``)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

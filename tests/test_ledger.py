@@ -1,8 +1,12 @@
-"""Offer ledger: codes, idempotent proposals, supersession, expiry, approvals."""
+"""Offer ledger: codes, idempotent proposals, supersession, expiry, approvals.
+
+Tests that take ``ledger`` or ``target`` run on both backends (SQLite file, Postgres).
+"""
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,8 +22,14 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[OfferLedger]:
-    led = OfferLedger(tmp_path / "hot.sqlite")
+def target(tmp_path: Path, backend_url: str | None) -> Path | str:
+    """Where a ledger lives: a SQLite file, or a fresh Postgres database."""
+    return backend_url or tmp_path / "hot.sqlite"
+
+
+@pytest.fixture
+def ledger(target: Path | str) -> Iterator[OfferLedger]:
+    led = OfferLedger(target)
     yield led
     led.close()
 
@@ -223,15 +233,15 @@ def test_decide_after_expiry(ledger: OfferLedger) -> None:
     assert err.value.reason == "expired"
 
 
-def test_code_collision_is_retried(tmp_path: Path) -> None:
+def test_code_collision_is_retried(target: Path | str) -> None:
     codes = iter(["SGR-AAAAA-AAAAA", "SGR-AAAAA-AAAAA", "SGR-BBBBB-BBBBB"])
-    led = OfferLedger(tmp_path / "hot.sqlite", code_factory=lambda: next(codes))
+    led = OfferLedger(target, code_factory=lambda: next(codes))
     try:
         assert _propose(led, session="s1").code == "SGR-AAAAA-AAAAA"
         assert _propose(led, session="s2", user="user_101").code == "SGR-BBBBB-BBBBB"
     finally:
         led.close()
-    stuck = OfferLedger(tmp_path / "hot.sqlite", code_factory=lambda: "SGR-AAAAA-AAAAA")
+    stuck = OfferLedger(target, code_factory=lambda: "SGR-AAAAA-AAAAA")
     try:
         with pytest.raises(RuntimeError, match="unique offer code"):
             _propose(stuck, session="s3", user="user_102")
@@ -366,7 +376,7 @@ def test_a_ledger_from_before_the_values_at_issue_is_migrated(tmp_path: Path) ->
         led.close()
 
 
-def test_an_offer_is_stamped_when_it_holds_the_write_lock(tmp_path: Path, monkeypatch) -> None:
+def test_an_offer_is_stamped_when_it_holds_the_write_lock(target: Path | str, monkeypatch) -> None:
     # Seen in CI (4 processes racing): a proposer read the clock, waited for the write lock
     # while another committed a newer-stamped offer, then superseded it with its older stamp
     # ("never_lower: … closed by older …, not accepted"). The time is read inside the
@@ -388,8 +398,7 @@ def test_an_offer_is_stamped_when_it_holds_the_write_lock(tmp_path: Path, monkey
         return moment
 
     monkeypatch.setattr(ledger_module, "utc_now", slow_clock)
-    path = tmp_path / "ledger.sqlite"
-    a, b = OfferLedger(path), OfferLedger(path)
+    a, b = OfferLedger(target), OfferLedger(target)
     try:
         first = threading.Thread(
             target=lambda: _propose(a, "s1", discount_percent=7.0, now=None), name="first"
@@ -404,3 +413,82 @@ def test_an_offer_is_stamped_when_it_holds_the_write_lock(tmp_path: Path, monkey
     finally:
         a.close()
         b.close()
+
+
+def test_pending_offers_lists_every_unexpired_request_newest_first(ledger: OfferLedger) -> None:
+    old = _propose(ledger, session="s1", discount_percent=15.0, status="approval_pending")
+    other = _propose(
+        ledger,
+        session="s2",
+        user="user_101",
+        discount_percent=12.0,
+        status="approval_pending",
+        ttl_hours=1,
+        now=NOW + timedelta(minutes=1),
+    )
+    new = _propose(
+        ledger,
+        session="s3",
+        user="user_102",
+        discount_percent=9.0,
+        status="approval_pending",
+        now=NOW + timedelta(minutes=2),
+    )
+    _propose(ledger, session="s4", user="user_103", discount_percent=3.0)  # not pending
+    assert ledger.pending_offers(now=NOW + timedelta(minutes=3)) == [new, other, old]
+    ledger.decide(new.code, approved=False, decided_by="mgr", now=NOW + timedelta(minutes=3))
+    later = NOW + timedelta(hours=2)  # user_101's request expired meanwhile
+    assert [o.code for o in ledger.pending_offers(now=later)] == [old.code]
+    assert ledger.get(other.code).status == "expired"
+    assert ledger.pending_offers(now=NOW + timedelta(days=3)) == []
+
+
+def test_one_session_key_racing_for_several_customers_goes_to_one(ledger: OfferLedger) -> None:
+    """Postgres locks per customer: the key's unique constraint settles this race (a savepoint
+    keeps the loser's transaction alive to read the winner and refuse)."""
+    users = [f"user_{100 + i}" for i in range(8)]
+    barrier = threading.Barrier(len(users))
+
+    def propose(user: str):
+        barrier.wait(timeout=30)
+        try:
+            return _propose(ledger, session="shared", user=user)
+        except OfferRefusedError as e:
+            assert e.reason == "session_conflict"
+            return None
+
+    with ThreadPoolExecutor(max_workers=len(users)) as pool:
+        issued = [o for o in pool.map(propose, users) if o is not None]
+    assert len(issued) == 1
+    assert [o.code for o in ledger.list(now=NOW)] == [issued[0].code]
+    assert ledger.violations(now=NOW) == []
+
+
+@pytest.mark.postgres
+def test_audit_log_on_postgres_is_append_only_and_idempotent(pg_url: str) -> None:
+    import psycopg
+
+    from stores.audit import AuditLog
+
+    log = AuditLog(pg_url)
+    rec = {"node": "router", "schema": "RouterDecision", "parsed": {"a": 1}, "errors": []}
+    assert log.append(session_id="s1", user_id="u", turn=1, node="router", record=rec)
+    assert not log.append(session_id="s1", user_id="u", turn=1, node="router", record=rec)
+    bad = {"node": "pricing", "schema": "PricingDecision", "parsed": None, "errors": ["cut"]}
+    assert log.append(session_id="s1", user_id="u", turn=1, node="pricing", record=bad)
+    assert [r["node"] for r in log.session("s1")] == ["router", "pricing"]
+    mark = log.last_id("s1")
+    assert log.append(session_id="s1", user_id="u", turn=2, node="router", record=rec)
+    assert [r["node"] for r in log.session("s1", after=mark)] == ["router"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for statement in (
+            "UPDATE audit_log SET ok = 1",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+        ):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                conn.execute(statement)
+        row = conn.execute("SELECT ok, error FROM audit_log WHERE node = 'pricing'").fetchone()
+        assert row == (0, "cut")
+    log.close()
+    AuditLog(pg_url).close()  # opening again (triggers exist) changes nothing

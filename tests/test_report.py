@@ -22,9 +22,11 @@ from graph.ops.cli.parser import build_parser
 from graph.settings import Settings
 from nodes.offer import priced_under
 from stores.audit import AuditLog
+from stores.db import open_postgres
 from stores.hot import HotStore
 from stores.ledger import OfferLedger
 from stores.report import NO_DECIDED_AT, build_report
+from stores.seed import generate
 from tests.fakes import price, route, scripted_llm
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -41,8 +43,9 @@ AT_ISSUE = {
 }
 
 
-def _seed(s: Settings) -> None:
-    led = OfferLedger(s.ledger_db)
+def _seed(s: Settings, target: Path | str | None = None) -> None:
+    """The offers and audit rows below, in the ledger file (or ``target``: a Postgres URL)."""
+    led = OfferLedger(target or s.ledger_db)
     t = NOW - timedelta(hours=3)
 
     def propose(session, turn, user, pct, cap, cart, *, at, status="proposed", slot="main"):
@@ -89,7 +92,7 @@ def _seed(s: Settings) -> None:
     )
     led.close()
 
-    audit = AuditLog(s.ledger_db)
+    audit = AuditLog(target or s.ledger_db)
     ok = {"schema": "RouterDecision", "parsed": {"analysis": "x"}}
     cut = {
         "schema": "PricingDecision",
@@ -406,3 +409,26 @@ def test_a_value_the_ledger_does_not_know_is_not_recorded_and_blocks_no_offer(ca
     assert priced_under(state) == {"churn_band": None, "inventory": "Low"}
     assert "not recording churn_band 'extreme'" in caplog.text
     assert priced_under({"cap": None, "features": None}) == {"churn_band": None, "inventory": None}
+
+
+def test_the_report_is_the_same_on_postgres(settings: Settings, pg_url: str) -> None:
+    """The same rows give the same JSON report on both backends (user_101's old row without
+    values at issue included: grouped by its current values, read from the database)."""
+    generate(settings.data_dir, users=10, seed=42, database_url=pg_url)
+    _seed(settings)
+    _seed(settings, pg_url)
+    db = open_postgres(pg_url)
+    try:
+        for since in (SINCE, None):
+            expected = _report(settings, since=since)
+            got = build_report(
+                db,
+                since=since,
+                now=NOW,
+                churn_high=settings.churn_high,
+                churn_low=settings.churn_low,
+            )
+            assert json.dumps(got) == json.dumps(expected)
+        assert _report(settings, since=None)["grouped_by_current_values"] == 1
+    finally:
+        db.close()

@@ -32,7 +32,7 @@ ON CONFLICT (user_id) DO UPDATE SET
     updated_at = excluded.updated_at;
 
 -- name: hot_count_sessions
-SELECT count(*) FROM live_sessions;
+SELECT count(*) AS n FROM live_sessions;
 
 -- name: hot_bulk_pragmas
 PRAGMA journal_mode = OFF;
@@ -58,3 +58,12 @@ DELETE FROM main.live_sessions;
 -- name: hot_refill_copy
 INSERT INTO main.live_sessions (user_id, cart_value, margin, inventory, updated_at)
 SELECT user_id, cart_value, margin, inventory, updated_at FROM built.live_sessions;
+
+-- name: sqlite_savepoint
+SAVEPOINT sgr_savepoint;
+
+-- name: sqlite_release
+RELEASE sgr_savepoint;
+
+-- name: sqlite_rollback_to
+ROLLBACK TO sgr_savepoint;

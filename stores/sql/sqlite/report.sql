@@ -9,10 +9,10 @@
 -- are counted in grouped_by_current_values.
 
 -- name: report_has_table
-SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?;
+SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?;
 
 -- name: report_has_column
-SELECT count(*) FROM pragma_table_info(?) WHERE name = ?;
+SELECT count(*) AS n FROM pragma_table_info(?) WHERE name = ?;
 
 -- name: report_offers_view
 CREATE TEMP VIEW IF NOT EXISTS report_offers AS
@@ -32,9 +32,6 @@ ORDER BY user_id;
 -- name: report_hot_inventory
 SELECT user_id, inventory FROM live_sessions
 WHERE user_id IN (SELECT value FROM json_each(?));
-
--- name: report_cold_churn
-SELECT user_id, churn_probability FROM user_analytics WHERE list_contains(?, user_id);
 
 -- name: report_customer_table
 CREATE TEMP TABLE IF NOT EXISTS report_customer (
@@ -129,7 +126,7 @@ WITH waits AS (
 ), ranked AS (
     SELECT wait, row_number() OVER (ORDER BY wait) AS rn, count(*) OVER () AS n FROM waits
 )
-SELECT avg(wait) FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2);
+SELECT avg(wait) AS median FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2);
 
 -- name: report_decided_median_wait
 -- Needs offers.decided_at (ledgers older than that column lack it): run only when it exists.
@@ -140,7 +137,7 @@ WITH waits AS (
 ), ranked AS (
     SELECT wait, row_number() OVER (ORDER BY wait) AS rn, count(*) OVER () AS n FROM waits
 )
-SELECT avg(wait) FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2);
+SELECT avg(wait) AS median FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2);
 
 -- name: report_fallback_totals
 -- One audit row per SGR call; ok = 0 is a call without a valid reply after the repair,

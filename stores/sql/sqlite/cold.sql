@@ -1,37 +1,3 @@
--- Cold store (DuckDB): customer analytics.
-
--- name: cold_schema
-CREATE TABLE user_analytics (
-    user_id                 VARCHAR PRIMARY KEY,
-    lifetime_value          DOUBLE NOT NULL CHECK (lifetime_value >= 0),
-    churn_probability       DOUBLE NOT NULL CHECK (churn_probability BETWEEN 0 AND 1),
-    avg_days_between_orders DOUBLE NOT NULL CHECK (avg_days_between_orders >= 0)
-);
-
--- name: cold_lookup_settings
-SET threads = 1;
-SET enable_progress_bar = false;
-
--- name: cold_get_analytics
-SELECT user_id, lifetime_value, churn_probability, avg_days_between_orders
-FROM user_analytics
-WHERE user_id = ?;
-
--- name: cold_insert_analytics
-INSERT INTO user_analytics (user_id, lifetime_value, churn_probability, avg_days_between_orders)
-VALUES (?, ?, ?, ?);
-
--- name: cold_count_analytics
-SELECT count(*) FROM user_analytics;
-
--- name: cold_checkpoint
-CHECKPOINT;
-
--- name: cold_all_analytics
-SELECT user_id, lifetime_value, churn_probability, avg_days_between_orders
-FROM user_analytics
-ORDER BY user_id;
-
 -- SQLite copy of user_analytics (stores/cold.py): what lookups read.
 
 -- name: cold_copy_build_pragmas
@@ -70,3 +36,22 @@ WHERE user_id = ?;
 
 -- name: cold_copy_count
 SELECT count(*) FROM user_analytics;
+
+-- The analytics as a table of a store database (stores/cold.py AnalyticsTable). On the SQLite
+-- backend lookups read the copy above; these serve a Database holding user_analytics.
+
+-- name: analytics_schema
+CREATE TABLE IF NOT EXISTS user_analytics (
+    user_id                 TEXT PRIMARY KEY,
+    lifetime_value          REAL NOT NULL,
+    churn_probability       REAL NOT NULL,
+    avg_days_between_orders REAL NOT NULL
+);
+
+-- name: analytics_get
+SELECT user_id, lifetime_value, churn_probability, avg_days_between_orders
+FROM user_analytics
+WHERE user_id = ?;
+
+-- name: analytics_count
+SELECT count(*) AS n FROM user_analytics;

@@ -29,6 +29,9 @@ CREATE INDEX IF NOT EXISTS offers_status_expiry ON offers (status, expires_at);
 -- name: ledger_get
 SELECT * FROM offers WHERE code = ?;
 
+-- name: ledger_owner
+SELECT user_id FROM offers WHERE code = ?;
+
 -- name: ledger_by_session_turn
 SELECT * FROM offers WHERE session_id = ? AND turn = ? AND slot = ?;
 
@@ -78,10 +81,23 @@ SELECT * FROM offers
 WHERE user_id = ? AND status = 'approval_pending' AND expires_at > ?
 ORDER BY created_at DESC, rowid DESC;
 
+-- name: ledger_pending_all
+SELECT * FROM offers
+WHERE status = 'approval_pending' AND expires_at > ?
+ORDER BY created_at DESC, rowid DESC;
+
 -- name: ledger_expire_due
+-- Read paths: one statement over every customer.
 UPDATE offers
 SET status = 'expired'
 WHERE status IN ('proposed', 'approval_pending') AND expires_at <= ?;
+
+-- name: ledger_expire_due_user
+-- Write paths: only the customer the transaction is about (as on Postgres, where touching
+-- other customers' rows would take their row locks).
+UPDATE offers
+SET status = 'expired'
+WHERE user_id = ? AND status IN ('proposed', 'approval_pending') AND expires_at <= ?;
 
 -- name: ledger_set_status
 UPDATE offers SET status = ? WHERE code = ?;
