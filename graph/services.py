@@ -7,7 +7,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -16,8 +17,11 @@ from graph.sgr import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_di
 
 if TYPE_CHECKING:
     from stores.audit import AuditLog
+    from stores.backend import Backend
     from stores.features import FeatureStore
+    from stores.leases import SessionLeases
     from stores.ledger import OfferLedger
+    from stores.ratelimits import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -108,20 +112,36 @@ class Services:
             return self._llm
         return await asyncio.to_thread(self.llm)
 
-    def features(self) -> FeatureStore:
-        """The process-wide feature store of the data dir."""
-        from stores.features import get_feature_store
+    def backend(self) -> Backend:
+        """The process-wide stores of this deployment: SQLite files under ``SGR_DATA_DIR``,
+        or the Postgres database of ``SGR_DATABASE_URL`` (``stores.backend``)."""
+        from stores.backend import open_backend
 
-        return get_feature_store(self.settings.hot_db, self.settings.cold_db)
+        s = self.settings
+        assert s.checkpoint_db is not None  # derived from data_dir by Settings
+        return open_backend(s.database_url, s.data_dir, s.checkpoint_db)
+
+    def features(self) -> FeatureStore:
+        """Customer features: the hot store joined with the cold analytics."""
+        return self.backend().features
 
     def audit_log(self) -> AuditLog:
-        """The process-wide audit trail (append-only, beside the ledger)."""
-        from stores.audit import get_audit_log
-
-        return get_audit_log(self.settings.ledger_db)
+        """The append-only audit trail (beside the ledger)."""
+        return self.backend().audit
 
     def ledger(self) -> OfferLedger:
-        """The process-wide offer ledger of the data dir."""
-        from stores.ledger import get_ledger
+        """The offer ledger: the authority on money."""
+        return self.backend().ledger
 
-        return get_ledger(self.settings.ledger_db)
+    def leases(self) -> SessionLeases:
+        """One turn per session at a time, across processes and machines."""
+        return self.backend().leases
+
+    def report(self, since: datetime | None = None) -> dict[str, Any]:
+        """The analyst report over this deployment's ledger and audit trail."""
+        s = self.settings
+        return self.backend().report(since=since, churn_high=s.churn_high, churn_low=s.churn_low)
+
+    def rate_limits(self) -> RateLimits:
+        """Fixed-window counters shared by every worker."""
+        return self.backend().rate_limits

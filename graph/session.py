@@ -408,9 +408,5 @@ async def open_negotiator(services: Services) -> AsyncIterator[Negotiator]:
     s = services.settings
     await asyncio.to_thread(s.data_dir.mkdir, parents=True, exist_ok=True)
     async with open_checkpointer(s) as saver:
-        assert s.checkpoint_db is not None
-        leases = await asyncio.to_thread(SessionLeases, s.checkpoint_db)
-        try:
-            yield Negotiator(services, saver, leases)
-        finally:
-            leases.close()
+        leases = await asyncio.to_thread(services.leases)
+        yield Negotiator(services, saver, leases)

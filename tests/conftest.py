@@ -18,6 +18,7 @@ from graph.services import Services
 from graph.settings import Settings
 from graph.sgr import StructuredLLM
 from graph.state import NegotiationContext
+from stores.backend import reset_backends
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
 from stores.seed import generate
@@ -96,6 +97,25 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
     )
     generate(s.data_dir, users=10, seed=42)
     yield s
+    reset_backends()
+    reset_feature_stores(s.data_dir)
+    reset_ledgers(s.data_dir)
+
+
+@pytest.fixture(params=BACKENDS)
+def any_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """``settings`` on each backend in turn: SQLite files, then a fresh Postgres database
+    (seeded the same way; checkpoints, ledger, leases and stores all in it)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    s = Settings(
+        data_dir=tmp_path / "data",
+        llm_base_url="http://127.0.0.1:9/v1",
+        pricing_strategy="model",
+        database_url=url,
+    )
+    generate(s.data_dir, users=10, seed=42, database_url=url)
+    yield s
+    reset_backends()
     reset_feature_stores(s.data_dir)
     reset_ledgers(s.data_dir)
 

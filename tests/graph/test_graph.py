@@ -42,7 +42,8 @@ def test_every_path_visits_the_expected_nodes(make_app) -> None:
     assert nodes_of("discount?", user="user_404") == ["router", "retrieval", "respond"]
 
 
-async def test_multiturn_session_survives_reopening_the_checkpointer(settings) -> None:
+async def test_multiturn_session_survives_reopening_the_checkpointer(any_settings) -> None:
+    settings = any_settings
     turns = [
         ("Give me a discount please.", [route("negotiate"), price(4)]),
         ("That's too little, I need 25%.", [route("negotiate", requested_percent=25), price(7)]),

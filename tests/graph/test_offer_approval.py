@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graph.services import Services
 from graph.session import open_negotiator
-from tests.fakes import price, route, say, scripted_llm
+from tests.fakes import price, route, scripted_llm
 
 
 def _pending(app, session: str = "s1") -> dict:
@@ -113,7 +113,8 @@ def test_amount_threshold_triggers_approval(make_app) -> None:
     assert out["offers"][-1]["discount_percent"] == 12.5  # 100 / 800
 
 
-async def test_pending_approval_survives_a_new_process(settings) -> None:
+async def test_pending_approval_survives_a_new_process(any_settings) -> None:
+    settings = any_settings
     llm = scripted_llm(route("negotiate"), price(19))
     async with open_negotiator(Services.with_llm(llm, settings)) as first:
         result = await first.run_turn("s-crash", "user_100", "discount or I leave")
@@ -149,9 +150,10 @@ def test_reply_never_repeats_a_percent_the_ledger_did_not_issue(make_app) -> Non
 
 
 async def test_decision_recorded_before_a_crash_is_delivered_by_a_new_process(
-    settings,
+    any_settings,
 ) -> None:
-    """Defect 6 with SQLite checkpoints: the ledger holds the decision, the checkpoint not."""
+    """Defect 6 on either backend: the ledger holds the decision, the checkpoint not."""
+    settings = any_settings
     llm = scripted_llm(route("negotiate"), price(19))
     async with open_negotiator(Services.with_llm(llm, settings)) as first:
         await first.run_turn("s-crash", "user_100", "discount or I leave")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-
 from graph.ops.fake_openai import FAULT_MODES, FakeOpenAIServer
 from tests.fakes import FALLBACK_REPLY, price, route
 from tests.ops.test_cli import Cli, Result, seeded_cli

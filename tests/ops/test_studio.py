@@ -40,7 +40,6 @@ from graph.ops.processes import (
     stop,
     wait_until_up,
 )
-from graph.settings import Settings
 from graph.studio import checkpointer
 from stores.seed import generate
 from tests.fakes import price, route

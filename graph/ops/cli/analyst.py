@@ -205,16 +205,9 @@ def print_report(r: dict[str, Any]) -> None:
 
 
 def cmd_report(args: argparse.Namespace, s: Settings) -> int:
-    from stores.report import build_report
+    from graph.services import Services
 
-    report = build_report(
-        s.ledger_db,
-        hot_db=s.hot_db,
-        cold_db=s.cold_db,
-        since=parse_since(args.since),
-        churn_high=s.churn_high,
-        churn_low=s.churn_low,
-    )
+    report = Services(settings=s).report(since=parse_since(args.since))
     if args.json:
         dump(report)
     else:

@@ -31,8 +31,17 @@ def _require_llm(s: Settings) -> None:
 def cmd_setup_data(args: argparse.Namespace, s: Settings) -> int:
     from stores.seed import generate
 
-    report = generate(s.data_dir, users=args.users, seed=args.seed, progress=progress)
-    print(f"wrote {report.users} users to {s.hot_db} and {s.cold_db} in {report.seconds:.1f}s")
+    report = generate(
+        s.data_dir,
+        users=args.users,
+        seed=args.seed,
+        progress=progress,
+        database_url=s.database_url,
+    )
+    where = f"{s.hot_db} and {s.cold_db}"
+    if s.database_url:
+        where += " (hot sessions and analytics also loaded into the database)"
+    print(f"wrote {report.users} users to {where} in {report.seconds:.1f}s")
     return 0
 
 
