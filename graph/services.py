@@ -139,8 +139,13 @@ class Services:
 
     def report(self, since: datetime | None = None) -> dict[str, Any]:
         """The analyst report over this deployment's ledger and audit trail."""
+        from stores.timeline import daily_timeline
+
         s = self.settings
-        return self.backend().report(since=since, churn_high=s.churn_high, churn_low=s.churn_low)
+        backend = self.backend()
+        report = backend.report(since=since, churn_high=s.churn_high, churn_low=s.churn_low)
+        report["timeline"] = daily_timeline(backend.ledger.list(), since)
+        return report
 
     def rate_limits(self) -> RateLimits:
         """Fixed-window counters shared by every worker."""

@@ -67,6 +67,11 @@ class UnknownSessionError(InputError):
     """No turn of this session has been stored."""
 
 
+class ConflictError(InputError):
+    """The session's state forbids the call: it waits for a manager, or has no decision
+    left to take (another manager took it)."""
+
+
 @dataclass
 class TurnResult:
     """What one turn produced: the ``turn --json`` object (and the HTTP reply)."""
@@ -89,6 +94,14 @@ class TurnResult:
         data.pop("audit")
         data["latency_s"] = round(self.latency_s, 3)
         return data
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The turn passed its checks and holds the session: it will run (the first event)."""
+
+    session: str
+    user_id: str
 
 
 @dataclass(frozen=True)
@@ -248,7 +261,7 @@ class Negotiator:
         if owner and owner != user_id:
             raise SessionOwnerError(f"session {session} belongs to {owner}, not {user_id}")
         if _approval_of(snap):
-            raise InputError(
+            raise ConflictError(
                 f"session {session} waits for a manager's approval: "
                 f"discount-manager approve --session {session} --decision approve|reject"
             )
@@ -267,15 +280,16 @@ class Negotiator:
         async for event in self.stream_turn(session, user_id, message):
             if isinstance(event, TurnResult):
                 result = event
-            elif progress is not None:
+            elif progress is not None and isinstance(event, NodeEvent):
                 progress(event.label + "…")
         assert result is not None
         return result
 
     async def stream_turn(
         self, session: str, user_id: str, message: str
-    ) -> AsyncIterator[NodeEvent | TurnResult]:
-        """The turn as it runs: a ``NodeEvent`` per finished node, then the ``TurnResult``.
+    ) -> AsyncIterator[Accepted | NodeEvent | TurnResult]:
+        """The turn as it runs: ``Accepted`` once its checks passed, a ``NodeEvent`` per
+        finished node, then the ``TurnResult``.
 
         Under the session's lease; an unfinished turn is finished first.
         """
@@ -285,6 +299,7 @@ class Negotiator:
             if await self._finish(snap, session, user_id):
                 snap = await self._snapshot(session)
             text = await self.check_turn(session, user_id, message, snap)
+            yield Accepted(session, user_id)
             payload = {"messages": [HumanMessage(content=text)]}
             async for event in self._run(payload, session, user_id, dict(snap.values or {})):
                 yield event
@@ -297,21 +312,23 @@ class Negotiator:
         async for event in self.stream_resume(session, decision):
             if isinstance(event, TurnResult):
                 result = event
-            elif progress is not None:
+            elif progress is not None and isinstance(event, NodeEvent):
                 progress(event.label + "…")
         assert result is not None
         return result
 
     async def stream_resume(
         self, session: str, decision: dict[str, Any]
-    ) -> AsyncIterator[NodeEvent | TurnResult]:
-        """:meth:`resume` as it runs (``NodeEvent``s, then the ``TurnResult``)."""
+    ) -> AsyncIterator[Accepted | NodeEvent | TurnResult]:
+        """:meth:`resume` as it runs (``Accepted``, ``NodeEvent``s, then the ``TurnResult``)."""
         check_session_id(session)
         async with self.turn_lock(session):
             snap = await self._snapshot(session)
             pending = _approval_of(snap)
             if not pending:
-                raise InputError(f"session {session} has no pending approval")
+                raise ConflictError(
+                    f"session {session} has no pending approval (decided already, or never asked)"
+                )
             # A value the offer node refuses would be replayed on every later resume and
             # wedge the session: check it before resuming.
             try:
@@ -320,6 +337,7 @@ class Negotiator:
                 raise InputError(str(e)) from e
             user_id = (snap.values or {}).get("user_id", "")
             before = dict(snap.values or {})
+            yield Accepted(session, user_id)
             async for event in self._run(Command(resume=decision), session, user_id, before):
                 yield event
 

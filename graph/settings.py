@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     local_llm_start_timeout_s: float = 600.0
 
     @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        if self.shop_secret and len(self.shop_secret) < 32:
+            raise ValueError("SGR_SHOP_SECRET must be at least 32 characters (HS256 key)")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("SGR_DATABASE_URL must be a postgresql:// URL")
+        return self
+
+    @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         if self.checkpoint_db is None:
             self.checkpoint_db = self.data_dir / "checkpoints.sqlite"

@@ -19,6 +19,7 @@ from graph.ops.cli.commands import (
     cmd_setup_data,
     cmd_turn,
 )
+from graph.ops.cli.serve import add_serve_parsers
 
 DESCRIPTION = "``discount-manager``: the command line of the negotiator."
 
@@ -92,4 +93,5 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analyst_parsers(sub)
     add_bench_parser(sub)
+    add_serve_parsers(sub)
     return p

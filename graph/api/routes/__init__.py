@@ -1,0 +1,1 @@
+"""One router per resource: sessions, offers, approvals, report, the shopper's cart, health."""
