@@ -1,7 +1,9 @@
-"""Concurrency trial (reliability): 4 processes racing on the same files, small size.
+"""Concurrency trial (reliability): 4 processes racing on the same files, or on the same
+Postgres database, small size.
 
 The full run (4 x 25 sessions x 5 turns) is ``uv run python -m
-graph.ops.bench.reliability_concurrency``; this asserts the same invariants on 4 x 4 x 3.
+graph.ops.bench.reliability_concurrency [--database-url URL]``; this asserts the same
+invariants on 4 x 4 x 3, on each backend.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from graph.ops.bench.reliability_concurrency import run
 pytestmark = pytest.mark.reliability
 
 
-def test_racing_processes_lose_no_turn_and_keep_the_ledger_sound() -> None:
-    f = run(quick=True)
+def test_racing_processes_lose_no_turn_and_keep_the_ledger_sound(backend_url) -> None:
+    f = run(quick=True, database_url=backend_url)
+    assert f["backend"] == ("postgres" if backend_url else "sqlite")
     assert f["turns"] == 4 * 4 * (3 + 1)  # every session gets one double submit
     assert f["acknowledged"] == f["turns"], f["error_samples"]
     assert f["lost"] == 0

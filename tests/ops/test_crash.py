@@ -1,7 +1,8 @@
 """Crash trials (reliability): kill -9 mid-turn and os._exit after a ledger write, then check.
 
-The full run (24 trials) is ``uv run python -m graph.ops.bench.reliability_crash``; this runs a
-few so CI stays quick, and asserts the same invariants.
+The full run (24 trials) is ``uv run python -m graph.ops.bench.reliability_crash
+[--database-url URL]``; this runs a few on each backend so CI stays quick, and asserts the same
+invariants.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from graph.ops.bench.reliability_crash import run
 pytestmark = pytest.mark.reliability
 
 
-def test_crashed_turns_lose_nothing_and_leave_no_stray_code() -> None:
-    figures = run(trials=4, latency_s=0.3)
+def test_crashed_turns_lose_nothing_and_leave_no_stray_code(backend_url) -> None:
+    figures = run(trials=4, latency_s=0.3, database_url=backend_url)
+    assert figures["backend"] == ("postgres" if backend_url else "sqlite")
     assert figures["trials"] == 4
     assert figures["exit_after_ledger_write"] + figures["killed_mid_turn"] >= 2, figures
     assert figures["history_failures"] == 0
@@ -22,6 +24,7 @@ def test_crashed_turns_lose_nothing_and_leave_no_stray_code() -> None:
     assert figures["turns_lost"] == 0
     assert figures["duplicate_codes"] == 0
     assert figures["orphan_codes"] == 0
+    assert figures["ledger_violations"] == []
 
 
 class _Crash(BaseException):

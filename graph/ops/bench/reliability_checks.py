@@ -1,4 +1,5 @@
-"""Invariants the reliability benchmarks check after crashes and races (read-only).
+"""Invariants the reliability benchmarks check after crashes and races (read-only), on either
+backend: everything is read through the ledger and the session runner, never from the files.
 
 * ``extra_redeemable``: a customer holds at most one redeemable code (``proposed`` or
   ``accepted``, not expired); each further one counts (``stacked_on_accepted``: how many
@@ -6,24 +7,25 @@
 * ``orphan_codes``: every redeemable code is known to a session: its ledger row names a
   session whose checkpoints reach the row's turn.
 * ``duplicate_keys``: one code per (session, turn, slot), one row per code.
+* ``violations``: the ledger's own invariant check (``OfferLedger.violations``).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from graph.services import Services
+from graph.session import Negotiator, open_negotiator
 
 REDEEMABLE = ("proposed", "accepted")
 
 
-def redeemable_offers(services: Services) -> list[Any]:
-    """The ledger's redeemable offers now (expiry applied by the ledger)."""
-    return [o for o in services.ledger().list() if o.status in REDEEMABLE]
+def redeemable_offers(offers: Iterable[Any]) -> list[Any]:
+    """The redeemable ones of ``offers`` (as the ledger lists them, expiry applied)."""
+    return [o for o in offers if o.status in REDEEMABLE]
 
 
 def extra_redeemable(offers: Iterable[Any]) -> int:
@@ -40,21 +42,10 @@ def stacked_on_accepted(offers: Iterable[Any]) -> int:
     return sum(1 for u in accepted if per_user[u] > 1)
 
 
-def session_turns(checkpoint_db: Path) -> dict[str, int]:
-    """The highest turn each session's checkpoints recorded (raw SQL over the saver)."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-    serde = JsonPlusSerializer()
-    turns: dict[str, int] = {}
-    conn = sqlite3.connect(checkpoint_db, timeout=30)
-    try:
-        rows = conn.execute("SELECT thread_id, type, checkpoint FROM checkpoints").fetchall()
-    finally:
-        conn.close()
-    for thread, typ, blob in rows:
-        values = serde.loads_typed((typ, blob)).get("channel_values") or {}
-        turns[thread] = max(turns.get(thread, 0), int(values.get("turn", 0) or 0))
-    return turns
+async def session_turns(neg: Negotiator, sessions: Iterable[str]) -> dict[str, int]:
+    """The turn each session's latest checkpoint reached (the counter only grows), read
+    through the runner's checkpointer: SQLite or Postgres alike."""
+    return {s: int((await neg.state(s)).get("turn", 0) or 0) for s in sorted(set(sessions))}
 
 
 def orphan_codes(offers: Iterable[Any], turns: dict[str, int]) -> int:
@@ -62,28 +53,36 @@ def orphan_codes(offers: Iterable[Any], turns: dict[str, int]) -> int:
     return sum(1 for o in offers if turns.get(o.session_id, 0) < o.turn)
 
 
-def duplicate_keys(ledger_db: Path) -> int:
-    """Rows sharing a code, or codes sharing a (session, turn, slot)."""
-    conn = sqlite3.connect(ledger_db, timeout=30)
-    try:
-        by_code = conn.execute("SELECT COUNT(*) - COUNT(DISTINCT code) FROM offers").fetchone()[0]
-        by_key = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT session_id, turn, slot FROM offers "
-            "GROUP BY session_id, turn, slot HAVING COUNT(*) > 1)"
-        ).fetchone()[0]
-    finally:
-        conn.close()
-    return int(by_code) + int(by_key)
+def duplicate_keys(offers: Iterable[Any]) -> int:
+    """Rows sharing a code, plus keys (session, turn, slot) held by more than one row."""
+    rows = list(offers)
+    by_code = len(rows) - len({o.code for o in rows})
+    keys = Counter((o.session_id, o.turn, o.slot) for o in rows)
+    return by_code + sum(1 for n in keys.values() if n > 1)
 
 
-def ledger_figures(services: Services) -> dict[str, int]:
-    """``redeemable`` / ``extra_redeemable`` / ``orphan_codes`` / ``duplicate_keys`` now."""
-    s = services.settings
-    offers = redeemable_offers(services)
+async def aledger_figures(neg: Negotiator) -> dict[str, Any]:
+    """``redeemable`` / ``extra_redeemable`` / ``stacked_on_accepted`` / ``orphan_codes`` /
+    ``duplicate_keys`` (counts) and ``violations`` (the ledger's own check: a list) now."""
+    ledger = neg.services.ledger()
+    every = await asyncio.to_thread(ledger.list)
+    offers = redeemable_offers(every)
+    turns = await session_turns(neg, (o.session_id for o in offers))
     return {
         "redeemable": len(offers),
         "extra_redeemable": extra_redeemable(offers),
         "stacked_on_accepted": stacked_on_accepted(offers),
-        "orphan_codes": orphan_codes(offers, session_turns(Path(str(s.checkpoint_db)))),
-        "duplicate_keys": duplicate_keys(s.ledger_db),
+        "orphan_codes": orphan_codes(offers, turns),
+        "duplicate_keys": duplicate_keys(every),
+        "violations": await asyncio.to_thread(ledger.violations),
     }
+
+
+def ledger_figures(services: Services) -> dict[str, Any]:
+    """:func:`aledger_figures` from synchronous code (a runner of its own, then closed)."""
+
+    async def figures() -> dict[str, Any]:
+        async with open_negotiator(services) as neg:
+            return await aledger_figures(neg)
+
+    return asyncio.run(figures())

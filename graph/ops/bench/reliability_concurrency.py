@@ -1,10 +1,11 @@
 """Concurrency trial: processes x sessions x turns on the same files, races included.
 
     uv run python -m graph.ops.bench.reliability_concurrency [--quick] [--processes 4]
-        [--sessions 25] [--turns 5]
+        [--sessions 25] [--turns 5] [--database-url postgresql://...]
 
 Each worker process runs its sessions' turns, four at a time (asyncio), against one data dir
-(hot store, ledger, checkpoints, leases, audit log shared by all), with an in-process
+(hot store, ledger, checkpoints, leases, audit log shared by all) or, with ``--database-url``,
+one Postgres database (seeded by the trial: give it a throwaway one), with an in-process
 scripted model. Session ``k`` of every worker belongs to customer ``k mod 10``, so the same
 customer's sessions race in every process; in the middle round every session gets two
 messages at once (a double submit), which the session lease serialises (workers wait for a
@@ -30,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from graph.ops.bench.reliability_checks import ledger_figures
+from graph.ops.bench.reliability_checks import aledger_figures
 from graph.ops.bench.reliability_fakes import schema_llm
 from graph.services import Services
 from graph.session import SessionBusyError, open_negotiator
@@ -44,9 +45,10 @@ USERS = [f"user_{100 + i}" for i in range(10)]
 CONCURRENT = 4  # turns in flight per worker process
 
 
-def _settings(data_dir: Path) -> Settings:
+def _settings(data_dir: Path, database_url: str | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
+        database_url=database_url,
         verify_constraint=False,
         approval_amount=1e9,
         approval_percent=100,
@@ -66,9 +68,11 @@ def _plan(worker: int, sessions: int, turns: int) -> list[tuple[str, str, str]]:
     return tasks
 
 
-def _worker(data_dir: Path, worker: int, sessions: int, turns: int, go: Path) -> dict[str, Any]:
+def _worker(
+    data_dir: Path, worker: int, sessions: int, turns: int, go: Path, database_url: str | None
+) -> dict[str, Any]:
     """One process: run the plan, four turns at a time; what was acknowledged and what failed."""
-    s = _settings(data_dir)
+    s = _settings(data_dir, database_url)
     services = Services(settings=s, llm_factory=lambda st: schema_llm(st, seed=worker))
     tasks = _plan(worker, sessions, turns)
     print("READY", flush=True)
@@ -104,13 +108,15 @@ def _worker(data_dir: Path, worker: int, sessions: int, turns: int, go: Path) ->
     return out
 
 
-def _check(data_dir: Path, acknowledged: list[list[str]]) -> dict[str, int]:
-    services = Services(settings=_settings(data_dir), llm_factory=schema_llm)
+def _check(
+    data_dir: Path, acknowledged: list[list[str]], database_url: str | None
+) -> dict[str, Any]:
+    services = Services(settings=_settings(data_dir, database_url), llm_factory=schema_llm)
     by_session: dict[str, set[str]] = {}
     for session, text in acknowledged:
         by_session.setdefault(session, set()).add(text)
 
-    async def read() -> tuple[int, int]:
+    async def read() -> dict[str, Any]:
         lost = misnumbered = 0
         async with open_negotiator(services) as neg:
             for session, texts in by_session.items():
@@ -119,35 +125,35 @@ def _check(data_dir: Path, acknowledged: list[list[str]]) -> dict[str, int]:
                 lost += len(texts - answered)
                 if int((await neg.state(session)).get("turn", 0)) != len(history):
                     misnumbered += 1
-        return lost, misnumbered
+            figures = await aledger_figures(neg)
+        figures["misnumbered_sessions"] = misnumbered
+        figures["lost"] = lost
+        return figures
 
-    lost, misnumbered = asyncio.run(read())
-    figures = ledger_figures(services)
-    figures["misnumbered_sessions"] = misnumbered
-    figures["lost"] = lost
-    return figures
-
-
-def _ledger_invariant_violations(services: Services) -> list[str]:
-    """The ledger's own invariant check (``OfferLedger.violations``): rules broken."""
-    return services.ledger().violations()
+    return asyncio.run(read())
 
 
-async def _create_tables(data: Path) -> None:
-    async with open_negotiator(Services(settings=_settings(data), llm_factory=schema_llm)):
+async def _create_tables(data: Path, database_url: str | None) -> None:
+    settings = _settings(data, database_url)
+    async with open_negotiator(Services(settings=settings, llm_factory=schema_llm)):
         pass
 
 
 def run(
-    quick: bool = False, processes: int = 4, sessions: int | None = None, turns: int | None = None
+    quick: bool = False,
+    processes: int = 4,
+    sessions: int | None = None,
+    turns: int | None = None,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run the trial in worker processes; the figures."""
+    """Run the trial in worker processes (on SQLite files, or the Postgres database of
+    ``database_url``, which it seeds); the figures."""
     sessions = sessions or (4 if quick else 25)
     turns = turns or (3 if quick else 5)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        generate(data, users=10, seed=42)
-        asyncio.run(_create_tables(data))  # the checkpoint and lease tables, before the race
+        generate(data, users=10, seed=42, database_url=database_url)
+        asyncio.run(_create_tables(data, database_url))  # checkpoint + lease tables, first
         go = Path(tmp) / "go"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         procs = [
@@ -166,6 +172,7 @@ def run(
                     str(turns),
                     "--go",
                     str(go),
+                    *(["--database-url", database_url] if database_url else []),
                 ],
                 cwd=REPO,
                 env=env,
@@ -187,13 +194,14 @@ def run(
             results.append(json.loads(stdout.strip().splitlines()[-1]))
         elapsed = time.perf_counter() - start
         acknowledged = [pair for r in results for pair in r["ok"]]
-        checked = _check(data, acknowledged)
-        services = Services(settings=_settings(data), llm_factory=schema_llm)
-        ledger_check = _ledger_invariant_violations(services)
+        checked = _check(data, acknowledged, database_url)
+        ledger_check = checked.pop("violations")
         from stores.audit import reset_audit_logs
+        from stores.backend import reset_backends
         from stores.features import reset_feature_stores
         from stores.ledger import reset_ledgers
 
+        reset_backends()
         reset_ledgers(data)
         reset_audit_logs(data)
         reset_feature_stores(data)
@@ -206,6 +214,7 @@ def run(
         + len(ledger_check)
     )
     return {
+        "backend": "postgres" if database_url else "sqlite",
         "processes": processes,
         "sessions": processes * sessions,
         "turns": sum(r["submitted"] for r in results),
@@ -230,16 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=4)
     ap.add_argument("--sessions", type=int, default=None)
     ap.add_argument("--turns", type=int, default=None)
+    ap.add_argument("--database-url", default=None, help="a throwaway postgresql:// database")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--go", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if args.worker is not None:
-        out = _worker(args.data, args.worker, args.sessions, args.turns, args.go)
+        out = _worker(args.data, args.worker, args.sessions, args.turns, args.go, args.database_url)
         print(json.dumps(out), flush=True)
         return 0
-    print(json.dumps(run(args.quick, args.processes, args.sessions, args.turns), indent=2))
+    figures = run(args.quick, args.processes, args.sessions, args.turns, args.database_url)
+    print(json.dumps(figures, indent=2))
     return 0
 
 

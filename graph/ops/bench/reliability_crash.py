@@ -1,6 +1,7 @@
 """Crash trials: ``kill -9`` at random moments of a CLI turn, ``os._exit`` after ledger writes.
 
     uv run python -m graph.ops.bench.reliability_crash [--quick] [--trials N] [--latency S]
+        [--database-url postgresql://...]
 
 Each trial starts ``discount-manager turn`` as a subprocess against the fake OpenAI server
 (``graph/ops/fake_openai.py``, every reply delayed by ``--latency``), waits until the turn holds
@@ -8,9 +9,10 @@ its session's lease, then kills it at a random moment of the turn (``kill -9``);
 fourth trial instead lets the process ``os._exit`` right after its first ledger write. After
 each trial, in this process: the session's history must read back, the next turn must run
 (it finishes the interrupted turn first), and the ledger must hold no duplicate and no orphan
-code. Figures: trials / turns lost / duplicate codes / orphan codes, plus what the killed
-turns became (finished on recovery, never started) and the cost per turn of each checkpoint
-durability mode.
+code. With ``--database-url`` every store, checkpoint and lease is in that Postgres database
+(seeded by the trial: give it a throwaway one). Figures: trials / turns lost / duplicate codes /
+orphan codes / ledger violations, plus what the killed turns became (finished on recovery,
+never started) and the cost per turn of each checkpoint durability mode.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import logging
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,7 @@ def _fake_server(latency_s: float, seed: int) -> Any:
 
 def _child_env(settings: Settings, url: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SGR_")}
-    return {
+    env = {
         **base,
         "SGR_DATA_DIR": str(settings.data_dir),
         "SGR_LLM_BASE_URL": url,
@@ -65,20 +66,15 @@ def _child_env(settings: Settings, url: str) -> dict[str, str]:
         "SGR_MAX_TURNS": str(settings.max_turns),
         "PYTHONPATH": str(REPO),
     }
+    if settings.database_url:
+        env["SGR_DATABASE_URL"] = settings.database_url
+    return env
 
 
-def _lease_pid(checkpoint_db: Path, session: str) -> int | None:
-    try:
-        conn = sqlite3.connect(checkpoint_db, timeout=30)
-        try:
-            row = conn.execute(
-                "SELECT pid FROM session_leases WHERE session_id = ?", (session,)
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:  # table not created yet
-        return None
-    return int(row[0]) if row else None
+def _lease_pid(services: Services, session: str) -> int | None:
+    """The pid of the session's lease holder (stale or not), through the backend's leases."""
+    row = services.leases().holder(session)
+    return row.pid if row else None
 
 
 def _start_turn(env: dict[str, str], session: str, user: str, text: str, exit_after: bool):
@@ -92,10 +88,12 @@ def _start_turn(env: dict[str, str], session: str, user: str, text: str, exit_af
     )
 
 
-def _kill_mid_turn(proc: subprocess.Popen, db: Path, session: str, window_s: float, rng) -> str:
+def _kill_mid_turn(
+    proc: subprocess.Popen, services: Services, session: str, window_s: float, rng
+) -> str:
     """Wait until the turn holds the lease, then ``kill -9`` after a random delay."""
     deadline = time.monotonic() + 300
-    while _lease_pid(db, session) != proc.pid:
+    while _lease_pid(services, session) != proc.pid:
         if proc.poll() is not None:
             return "exited before the turn started"
         if time.monotonic() > deadline:
@@ -119,7 +117,6 @@ def _trial(
 ) -> dict[str, Any]:
     session, user = f"crash-{i % len(USERS)}", USERS[i % len(USERS)]
     text = f"trial {i}: any discount for me?"
-    db = Path(str(settings.checkpoint_db))
     services = Services(settings=settings)
     before = [(h["customer"], h["reply"]) for h in asyncio.run(_history(services, session))]
     before = [pair for pair in before if pair[1]]
@@ -128,7 +125,7 @@ def _trial(
         proc.wait()
         how = "exit after ledger write" if proc.returncode == EXIT_AFTER_LEDGER else "finished"
     else:
-        how = _kill_mid_turn(proc, db, session, window_s, rng)
+        how = _kill_mid_turn(proc, services, session, window_s, rng)
     out: dict[str, Any] = {"trial": i, "session": session, "how": how, "lost": 0}
     history = asyncio.run(_after_crash(services, session, user, i, before, out))
     killed = [h for h in history if h["customer"] == text]
@@ -184,12 +181,18 @@ async def _mean_turn_ms(services: Services, mode: str, turns: int) -> float:
         return round(1000 * (time.perf_counter() - start) / turns, 1)
 
 
-def durability_cost(turns: int = 15) -> dict[str, float]:
-    """Mean wall time per turn (ms) of each checkpoint durability, scripted model, one file."""
+def durability_cost(turns: int = 15, database_url: str | None = None) -> dict[str, float]:
+    """Mean wall time per turn (ms) of each checkpoint durability, scripted model, one file
+    (or the database of ``database_url``)."""
     costs: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = Settings(data_dir=Path(tmp) / "data", approval_amount=1e9, approval_percent=100)
-        generate(base.data_dir, users=10, seed=42)
+        base = Settings(
+            data_dir=Path(tmp) / "data",
+            database_url=database_url,
+            approval_amount=1e9,
+            approval_percent=100,
+        )
+        generate(base.data_dir, users=10, seed=42, database_url=database_url)
         for mode in ("exit", "async", "sync"):
             mode_d: Durability = mode  # type: ignore[assignment]
             s = base.model_copy(update={"checkpoint_durability": mode_d})
@@ -204,19 +207,22 @@ def run(
     latency_s: float = 0.4,
     seed: int = 7,
     progress: Callable[[str], None] | None = None,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run the crash trials; the figures (and one line per trial in ``details``)."""
+    """Run the crash trials (on SQLite files, or the Postgres database of ``database_url``,
+    which it seeds); the figures (and one line per trial in ``details``)."""
     n = trials if trials is not None else (4 if quick else 24)
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             data_dir=Path(tmp) / "data",
+            database_url=database_url,
             verify_constraint=False,
             approval_amount=1e9,
             approval_percent=100,
             max_turns=1000,
         )
-        generate(settings.data_dir, users=10, seed=42)
+        generate(settings.data_dir, users=10, seed=42, database_url=database_url)
         with _fake_server(latency_s, seed) as srv:
             settings = settings.model_copy(update={"llm_base_url": srv.url})
             env = _child_env(settings, srv.url)
@@ -228,15 +234,18 @@ def run(
                 if progress:
                     progress(json.dumps(d))
         from stores.audit import reset_audit_logs
+        from stores.backend import reset_backends
         from stores.features import reset_feature_stores
         from stores.ledger import reset_ledgers
 
+        reset_backends()
         reset_ledgers(settings.data_dir)
         reset_audit_logs(settings.data_dir)
         reset_feature_stores(settings.data_dir)
     kills = [d for d in details if d["how"] == "killed"]
     exits = [d for d in details if d["how"] == "exit after ledger write"]
     return {
+        "backend": "postgres" if database_url else "sqlite",
         "trials": len(details),
         "killed_mid_turn": len(kills),
         "exit_after_ledger_write": len(exits),
@@ -245,6 +254,7 @@ def run(
         "next_turn_failures": sum(not d["next_turn_ok"] for d in details),
         "duplicate_codes": max(d["extra_redeemable"] + d["duplicate_keys"] for d in details),
         "orphan_codes": max(d["orphan_codes"] for d in details),
+        "ledger_violations": sorted({v for d in details for v in d["violations"]}),
         "killed_turns_completed_on_recovery": sum(
             d["killed_turn"] == "completed" for d in kills + exits
         ),
@@ -286,11 +296,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--latency", type=float, default=0.4)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--database-url", default=None, help="a throwaway postgresql:// database")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    figures = run(args.quick, args.trials, args.latency, progress=print if args.verbose else None)
+    figures = run(
+        args.quick,
+        args.trials,
+        args.latency,
+        progress=print if args.verbose else None,
+        database_url=args.database_url,
+    )
     figures.pop("details")
-    figures["durability_ms_per_turn"] = durability_cost()
+    figures["durability_ms_per_turn"] = durability_cost(database_url=args.database_url)
     print(json.dumps(figures, indent=2))
     return 0
 
