@@ -8,8 +8,9 @@ A turn
   any machine: the second gets ``SessionBusyError`` (or waits up to ``SGR_SESSION_WAIT_S``),
   never a lost message; a worker killed mid-turn frees the session when its lease lapses
   (at once when it was a process of this host);
-* first finishes a turn that a crash left unfinished (its checkpoint has nodes to run): the
-  ledger writes are keyed, so the finished turn issues the same code;
+* first finishes a turn that a crash left unfinished (nodes still to run, or a last step
+  whose writes were stored without its checkpoint): the ledger writes are keyed, so the
+  finished turn issues the same code;
 * is checked before anything is written, so a turn that cannot run leaves the session as it
   was;
 * writes its checkpoints with ``SGR_CHECKPOINT_DURABILITY`` (``sync`` by default: a step's
@@ -351,10 +352,14 @@ class Negotiator:
             return await self._finish(await self._snapshot(session), session, user_id)
 
     async def _finish(self, snap: StateSnapshot, session: str, user_id: str) -> bool:
-        if not snap.next or _approval_of(snap):
+        # Unfinished: nodes still to run, or a step whose nodes all stored their writes but
+        # whose checkpoint was never written (cut right after the last node: ``next`` is
+        # empty, the writes wait as the snapshot's tasks). A new input would drop them.
+        if not (snap.next or snap.tasks) or _approval_of(snap):
             return False
         user = (snap.values or {}).get("user_id") or user_id
-        log.warning("session %s: finishing turn left unfinished (%s)", session, snap.next)
+        pending = snap.next or tuple(t.name for t in snap.tasks)
+        log.warning("session %s: finishing turn left unfinished (%s)", session, pending)
         async for _ in self._run(None, session, user, dict(snap.values or {})):
             pass
         return True
