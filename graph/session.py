@@ -20,7 +20,6 @@ A turn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -40,7 +39,7 @@ from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
 from graph.validation import InputError, check_message, check_session_id, check_user_id
-from stores.leases import SessionLeases
+from stores.leases import Heartbeat, SessionLeases
 from stores.models import UnknownUser
 
 log = logging.getLogger(__name__)
@@ -158,7 +157,8 @@ class Negotiator:
 
     @asynccontextmanager
     async def turn_lock(self, session: str) -> AsyncIterator[None]:
-        """Hold the session's lease for the block, renewed every third of its life;
+        """Hold the session's lease for the block, renewed every third of its life from a
+        thread of its own (``stores.leases.Heartbeat``: never late behind a busy event loop);
         ``SessionBusyError`` if another turn holds it after ``SGR_SESSION_WAIT_S``."""
         s = self.services.settings
         holder = self.leases.new_holder()
@@ -173,19 +173,15 @@ class Negotiator:
                     f"(pid {busy.pid} on {busy.host}); retry when it has answered"
                 )
             await asyncio.sleep(0.05)
-        renew = asyncio.create_task(self._renew(session, holder, s.session_lease_s))
+        beat = self.leases.heartbeat(session, holder, s.session_lease_s)  # its own thread
         try:
             yield
         finally:
-            renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
-            await asyncio.to_thread(self.leases.release, session, holder)
+            await asyncio.to_thread(self._end_lease, beat)
 
-    async def _renew(self, session: str, holder: str, ttl_s: float) -> None:
-        while True:
-            await asyncio.sleep(ttl_s / 3)
-            await asyncio.to_thread(self.leases.acquire, session, holder, ttl_s)
+    def _end_lease(self, beat: Heartbeat) -> None:
+        beat.stop()  # first: no renewal may take the lease again once it is released
+        self.leases.release(beat.session_id, beat.holder)
 
     # -- reads -----------------------------------------------------------------------------
 

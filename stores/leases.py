@@ -7,13 +7,18 @@ compare-and-swap on the row as read, so that of two takers exactly one wins, on 
 A holder that dies leaves its row behind; the row stops counting when it expires, or at once
 when the holder was a process on this host that no longer exists (``kill -9`` of a CLI turn).
 A running turn ``renew``s its lease (a heartbeat), so that a short TTL frees the session soon
-after a worker on another machine is killed.
+after a worker on another machine is killed. ``heartbeat`` renews from a thread of its own:
+driven by a busy event loop, or queued behind the store calls of many running turns in the
+default executor, a renewal came after its lease had expired (the scale trial measured over a
+second), and another turn of the session could then start while this one still ran.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -44,11 +49,60 @@ def _alive(pid: int) -> bool:
 
 
 _TAKE_ATTEMPTS = 5
+log = logging.getLogger(__name__)
 
 
 def _row(row: object) -> LeaseHolder:
     r: dict = dict(row)  # type: ignore[call-overload]
     return LeaseHolder(r["holder"], r["host"], int(r["pid"]), float(r["expires_at"]))
+
+
+class Heartbeat:
+    """Renews one holder's lease every third of its TTL from a thread of its own until
+    ``stop`` (the holder then releases it). ``lost``: who took it, if it was lost."""
+
+    def __init__(self, leases: SessionLeases, session_id: str, holder: str, ttl_s: float) -> None:
+        self.leases = leases
+        self.session_id = session_id
+        self.holder = holder
+        self.ttl_s = ttl_s
+        self.lost: LeaseHolder | None = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()  # a renewal and ``stop`` never overlap
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-heartbeat-{session_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        renewed = time.monotonic()
+        while not self._stopped.wait(self.ttl_s / 3):
+            with self._lock:
+                if self._stopped.is_set():
+                    return
+                try:
+                    busy = self.leases.acquire(self.session_id, self.holder, self.ttl_s)
+                except Exception as e:  # the database away for a moment: try again soon
+                    log.warning("session %s: lease renewal failed: %s", self.session_id, e)
+                    continue
+            now = time.monotonic()
+            if busy is not None:
+                self.lost = busy
+                log.error(
+                    "session %s: lease lost to pid %d on %s while its turn runs",
+                    self.session_id,
+                    busy.pid,
+                    busy.host,
+                )
+            elif now - renewed > self.ttl_s:
+                late = now - renewed - self.ttl_s
+                log.warning("session %s: lease renewed %.2fs late", self.session_id, late)
+            renewed = now
+
+    def stop(self) -> None:
+        """No renewal after this returns (one in flight is waited for)."""
+        with self._lock:
+            self._stopped.set()
 
 
 class SessionLeases:
@@ -111,6 +165,10 @@ class SessionLeases:
         moment = time.time() if now is None else now
         params = {"session_id": session_id, "holder": holder, "expires_at": moment + ttl_s}
         return self._db.run("leases_renew", params) > 0
+
+    def heartbeat(self, session_id: str, holder: str, ttl_s: float) -> Heartbeat:
+        """Keep ``holder``'s lease (taken with ``acquire``) alive until ``Heartbeat.stop``."""
+        return Heartbeat(self, session_id, holder, ttl_s)
 
     def release(self, session_id: str, holder: str) -> bool:
         """Give the lease back (only ``holder``'s own); ``False`` if it was not held."""

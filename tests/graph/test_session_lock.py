@@ -183,3 +183,15 @@ def test_second_process_gets_session_busy_exit_2(slow_cli) -> None:
     )
     turns = json.loads(hist.stdout)
     assert [t["customer"] for t in turns] == ["first"] and turns[0]["reply"]
+
+
+async def test_the_lease_outlives_a_blocked_event_loop(settings: Settings) -> None:
+    """Renewals come from a thread: a loop busy for longer than the lease does not let another
+    turn of the session in (the scale trial saw renewals over a second late under load)."""
+    s = settings.model_copy(update={"session_lease_s": 0.6})
+    async with open_negotiator(Services.with_llm(schema_llm(s), s)) as neg:
+        async with neg.turn_lock("busy-loop"):
+            time.sleep(1.5)  # the event loop blocked for 2.5 lifetimes of the lease
+            other = neg.leases.new_holder()
+            assert neg.leases.acquire("busy-loop", other, 0.6) is not None  # still held
+        assert neg.leases.holder("busy-loop") is None  # released at the end of the block

@@ -104,6 +104,22 @@ def test_a_dead_holder_on_this_host_is_replaced_by_one_taker(
         leases.close()
 
 
+def test_heartbeat_keeps_the_lease_until_stopped(tmp_path: Path, backend_url: str | None) -> None:
+    leases = SessionLeases(_side_target(tmp_path, backend_url))
+    try:
+        assert leases.acquire("s", "a", 0.6) is None
+        beat = leases.heartbeat("s", "a", 0.6)
+        time.sleep(1.5)  # 2.5 lifetimes: renewed from its own thread meanwhile
+        busy = leases.acquire("s", "b", 0.6)
+        assert busy is not None and busy.holder == "a" and beat.lost is None
+        beat.stop()
+        assert leases.release("s", "a")
+        time.sleep(0.5)  # a stopped heartbeat never takes the released lease again
+        assert leases.holder("s") is None
+    finally:
+        leases.close()
+
+
 # ------------------------------------------------------------------------------ rate limits
 
 
