@@ -1,9 +1,12 @@
-"""Model replicas (reliability): two fake OpenAI servers behind ``vllm-router`` (round robin,
-its own retries off), one killed with ``kill -9`` while turns run through the router.
+"""Model replicas (reliability): two fake OpenAI servers behind ``vllm-router`` (round robin),
+one killed with ``kill -9`` while turns run through the router.
 
-The negotiator's retries (``SGR_LLM_MAX_RETRIES``) send the failed calls again, to the live
-replica: every turn is answered, none with the fallback reply, and no money effect happens
-twice. The full run is ``uv run python -m graph.ops.bench.replicas``.
+With the router's retries off, the calls the dead replica held (and those sent to it before
+the circuit breaker opens) come back as 5xx and the negotiator's retries
+(``SGR_LLM_MAX_RETRIES``) send them again, to the live replica; with them on (the router's
+default) the router re-sends them itself. Either way every turn is answered, none with the
+fallback reply, and no money effect happens twice. The full run is ``uv run python -m
+graph.ops.bench.replicas``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from graph.ops.bench.replicas import run
 pytestmark = pytest.mark.reliability
 
 
-def test_a_replica_killed_behind_the_router_costs_no_turn_and_no_second_code() -> None:
-    f = run(quick=True)
+@pytest.mark.parametrize("router_retries", [False, True], ids=["our-retries", "router-retries"])
+def test_a_replica_killed_behind_the_router_costs_no_turn_and_no_second_code(
+    router_retries: bool,
+) -> None:
+    f = run(quick=True, router_retries=router_retries)
     samples = f["failure_samples"]
     assert f["killed"], f  # killed mid-load
-    assert f["llm_retries"] >= 1, f  # the router passed the dead replica's failures on: ours
+    assert f["router_failed_forwards"] >= 1, f  # the router saw it die
+    if not router_retries:
+        assert f["llm_retries"] >= 1, f  # passed on to us: our retries carried the calls
     assert f["answered"] == f["turns"] == 8 * 4 and f["failed"] == 0, samples
     assert f["fallback_replies"] == 0, samples  # no turn gave up on the LLM
     assert f["lost"] == 0

@@ -183,9 +183,9 @@ def _settings(data_dir: Path, llm_url: str, retries: int, database_url: str | No
         data_dir=data_dir,
         database_url=database_url,
         llm_base_url=llm_url,
-        llm_model=MODEL,
-        structured_output="structured_outputs",
-        verify_constraint=False,
+        llm_model="",  # the first model of /v1/models, and the dialect from /version: both
+        structured_output="auto",  # answered through the router
+        verify_constraint=False,  # the scripted replies do not honour the probe's schema
         llm_max_retries=retries,
         llm_retry_backoff_s=0.2,
         llm_timeout_s=30.0,

@@ -22,7 +22,7 @@ What runs:
   request goes to the next worker in turn; a refused connection or a broken response marks
   that worker down for a second. A request is retried after a connection error, a 5xx
   without a turn, or a 409 (after a short pause), with backoff, against a live worker, until
-  it is answered (``--deadline`` per message);
+  it is answered (for 3 minutes at most);
 * once 40 % of the messages are answered and the first worker has requests in flight, it is
   killed with ``kill -9`` (and stays dead). The turns it was running are finished by the next
   request on their sessions (the same codes: ledger writes are keyed by (session, turn)).
@@ -31,10 +31,12 @@ Figures (JSON): ``turns_requested`` (messages sent), ``turns_completed`` (answer
 200, or 503 with the fallback reply), and ``lost`` = ``lost_acknowledged`` + ``unanswered``:
 *acknowledged* messages (answered) missing from their session's history or without a reply
 there, plus messages never answered. Also: ``unfinished_turns`` (history turns without a
-reply), ``redelivered`` (a message in its history twice: a retry after its killed attempt had
-been recorded), ``histories_read``, ``duplicate_codes`` (rows sharing a code or a (session,
-turn, slot), plus redeemable codes beyond one per customer), ``code_mismatches`` (an answer or
-history turn naming a code the ledger holds for another session or turn), the ledger's
+reply), ``redelivered`` (a message in its history twice: the API has no idempotency key, so
+the retry of an attempt that was recorded before its worker died is a turn of its own; the
+cut one is finished, with its code, by the next turn), ``histories_read``,
+``duplicate_codes`` (rows sharing a code or a (session, turn, slot), plus redeemable codes
+beyond one per customer), ``code_mismatches`` (an answer or history turn naming a code the
+ledger holds for another session or turn), the ledger's
 ``violations``, ``recovered_turns`` (unfinished turns finished by a worker, from their logs),
 and, for information, turns/s and the latency of a message (first send to answer, retries
 included) p50/p99.
