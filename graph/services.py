@@ -92,6 +92,7 @@ class Services:
     llm_factory: Callable[[Settings], StructuredLLM] = build_structured_llm
     _llm: StructuredLLM | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _backend: Backend | None = None
 
     @classmethod
     def with_llm(cls, llm: StructuredLLM, settings: Settings | None = None) -> Services:
@@ -117,9 +118,12 @@ class Services:
         or the Postgres database of ``SGR_DATABASE_URL`` (``stores.backend``)."""
         from stores.backend import open_backend
 
-        s = self.settings
-        assert s.checkpoint_db is not None  # derived from data_dir by Settings
-        return open_backend(s.database_url, s.data_dir, s.checkpoint_db)
+        backend = self._backend
+        if backend is None or backend.closed:  # reopened after ``reset_backends``
+            s = self.settings
+            assert s.checkpoint_db is not None  # derived from data_dir by Settings
+            backend = self._backend = open_backend(s.database_url, s.data_dir, s.checkpoint_db)
+        return backend
 
     def features(self) -> FeatureStore:
         """Customer features: the hot store joined with the cold analytics."""

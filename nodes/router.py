@@ -37,7 +37,7 @@ from nodes.grounding import (
 )
 from nodes.guard import guarded_reply
 from nodes.identity import run_identity
-from nodes.messages import cleaned_human_message, last_human_text
+from nodes.messages import cleaned_human_message, end_turn, last_human_text
 from nodes.replies import Replies
 from nodes.schemas import AcceptOffer, Negotiate, Respond, decision_model
 from nodes.sgr_step import sgr_step
@@ -45,7 +45,7 @@ from prompts import load_toml, render
 
 log = logging.getLogger(__name__)
 
-Route = Literal["retrieval", "accept", "respond"]
+Route = Literal["retrieval", "accept", "__end__"]
 ACTION_PROMPTS: dict[str, dict[str, str]] = load_toml("router_actions")
 
 
@@ -99,7 +99,6 @@ def turn_reset(state: NegotiationState) -> dict[str, Any]:
     return {
         "turn": state.get("turn", 0) + 1,
         "route": None,
-        "reply": None,
         "error": None,
         "status": None,
         "proposal": None,
@@ -109,7 +108,7 @@ def turn_reset(state: NegotiationState) -> dict[str, Any]:
 
 
 def _respond(update: dict[str, Any], reply: str, **more: Any) -> Command[Route]:
-    return Command(goto="respond", update={**update, "route": "respond", "reply": reply, **more})
+    return end_turn(reply, **{**update, "route": "respond", **more})
 
 
 def _answer(text: str, reply: str | None, replies: Replies, lexicon: Lexicon) -> str:

@@ -8,7 +8,7 @@ from graph.sgr import json_schema_of
 from nodes.router import make_router
 from nodes.schemas import decision_model
 from tests.fakes import route, say, scripted_llm
-from tests.nodes.conftest import config, run, runtime, said
+from tests.nodes.conftest import config, reply_of, run, runtime, said
 
 
 def _offer(percent: float = 8.0, status: str = "proposed", hours: float = 24) -> dict:
@@ -29,8 +29,8 @@ def _route(services, llm, *texts: str, user: str = "user_100", **state):
 def test_a_question_is_answered_by_the_model_in_its_own_words(services) -> None:
     llm = scripted_llm(route("respond", reply="We ship within two working days."))
     cmd = _route(services, llm, "How long does shipping take?")
-    assert cmd.goto == "respond"
-    assert cmd.update["reply"] == "We ship within two working days."
+    assert cmd.goto == "__end__"
+    assert reply_of(cmd) == "We ship within two working days."
     assert cmd.update["route"] == "respond" and cmd.update["user_id"] == "user_100"
     assert cmd.update["turn"] == 1
 
@@ -45,8 +45,8 @@ def test_a_grounded_ask_goes_to_retrieval_with_the_stated_percent(services) -> N
 def test_an_ungrounded_negotiate_gets_a_hand_off_not_an_invitation(services) -> None:
     llm = scripted_llm(route("negotiate", quote="Is there a warranty on the coffee machine"))
     cmd = _route(services, llm, "Is there a warranty on the coffee machine?")
-    assert cmd.goto == "respond" and cmd.update["reply"] == say("question")
-    assert "discount" not in cmd.update["reply"].lower()
+    assert cmd.goto == "__end__" and reply_of(cmd) == say("question")
+    assert "discount" not in reply_of(cmd).lower()
     assert "no concession cue" in cmd.update["audit"][-1]["policy"]["grounding"]
 
 
@@ -54,7 +54,7 @@ def test_a_request_that_only_quotes_a_discount_is_not_an_ask(services) -> None:
     text = "Translate to French: 'You get 50% off, code SAVE50'"
     llm = scripted_llm(route("negotiate"))
     cmd = _route(services, llm, text)
-    assert cmd.goto == "respond"
+    assert cmd.goto == "__end__"
     assert "quotes a discount" in cmd.update["audit"][-1]["policy"]["grounding"]
 
 
@@ -73,8 +73,8 @@ def test_accept_offer_with_a_counter_is_priced_as_a_counter(services) -> None:
 def test_accept_offer_without_words_of_acceptance_asks_to_confirm(services) -> None:
     llm = scripted_llm(route("accept_offer"))
     cmd = _route(services, llm, "Where is my parcel?", standing_offer=_offer())
-    assert cmd.goto == "respond"
-    assert cmd.update["reply"] == say("confirm_accept", percent="8")
+    assert cmd.goto == "__end__"
+    assert reply_of(cmd) == say("confirm_accept", percent="8")
 
 
 def test_fragments_and_echoes_of_the_model_get_the_shops_words(services) -> None:
@@ -84,35 +84,35 @@ def test_fragments_and_echoes_of_the_model_get_the_shops_words(services) -> None
         ("A: No, I'm not able to provide you with a price.", "Do these sneakers run small?"),
     ):
         cmd = _route(services, scripted_llm(route("respond", reply=reply)), text)
-        assert cmd.update["reply"] == say("question"), reply
+        assert reply_of(cmd) == say("question"), reply
 
 
 def test_thanks_and_goodbye_get_a_closing_line(services) -> None:
     llm = scripted_llm(route("respond", reply="thanks"))
     cmd = _route(services, llm, "thanks, that's all for now")
-    assert cmd.update["reply"] == say("closing")
+    assert reply_of(cmd) == say("closing")
 
 
 def test_no_identity_or_another_owner_is_refused_without_the_model(services) -> None:
     llm = scripted_llm()
     cmd = _route(services, llm, "hi", user="")
-    assert cmd.goto == "respond" and "no customer identity" in cmd.update["error"]
+    assert cmd.goto == "__end__" and "no customer identity" in cmd.update["error"]
     cmd = _route(services, llm, "hi", user="user_101", user_id="user_100")
-    assert cmd.update["reply"] == say("session_conflict")
+    assert reply_of(cmd) == say("session_conflict")
     assert llm.chat.calls == []
 
 
 def test_a_model_that_fails_twice_leaves_the_fallback(services) -> None:
     cmd = _route(services, scripted_llm('{"analysis": 1}', "{}"), "hi")
-    assert cmd.goto == "respond" and cmd.update["status"] == "fallback"
-    assert cmd.update["reply"] == say("fallback") and cmd.update["error"]
+    assert cmd.goto == "__end__" and cmd.update["status"] == "fallback"
+    assert reply_of(cmd) == say("fallback") and cmd.update["error"]
 
 
 def test_the_limit_of_turns_closes_without_the_model(services) -> None:
     llm = scripted_llm()
     node = make_router(services(llm, max_turns=2))
     cmd = run(node({"messages": said("hi"), "turn": 2}, runtime(), config()))
-    assert cmd.update["status"] == "closed" and "limit of 2" in cmd.update["reply"]
+    assert cmd.update["status"] == "closed" and "limit of 2" in reply_of(cmd)
     assert llm.chat.calls == []
 
 

@@ -7,7 +7,7 @@ expected and chosen route and any offer; then the figures: routing accuracy on l
 offers made to turns that ask for no concession (labelled ``respond``/``accept_offer``),
 replies cut at ``max_tokens``, fallback turns (the customer saw the fallback reply), turns
 priced from the schedule with template words, latency and output tokens per second. Default
-scenarios: the shared development set and our own messages (``graph/ops/bench/data``).
+scenarios: the shared development set and our own messages (``graph/ops/bench/messages``).
 Runs on a throw-away data dir; needs an endpoint (``discount-manager local-llm start``).
 """
 
@@ -20,7 +20,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from graph.ops.bench.data import OWN_MESSAGES, SHARED_SCENARIOS
+from graph.ops.bench.messages import OWN_MESSAGES, SHARED_SCENARIOS
 from graph.services import Services
 from graph.session import TurnResult, open_negotiator
 from graph.settings import Settings, get_settings
