@@ -28,8 +28,11 @@ from nodes.grounding import (
     acceptance_problem,
     asks_concession,
     asks_to_close,
+    counter_number,
+    cue_clause,
     grounded_ask,
     grounding_problem,
+    heard_intent,
     lexicon_for,
     message_clauses,
     quotes_a_discount,
@@ -178,7 +181,24 @@ def make_router(services: Services):
         action = step.decision.decision
         update["audit"] = step.audit
         offer_stands = bool(standing)
+        heard = heard_intent(text, lexicon, offer_stands=offer_stands)
+
+        def heard_instead(route: str) -> dict[str, Any]:
+            """The record of a decision the code took over from the model's."""
+            policy = {"heard": heard, "model_action": action.action}
+            return {**update, "route": route, "audit": [{**step.record, "policy": policy}]}
+
+        def negotiate(ask: float | None, base: dict[str, Any]) -> Command[Route]:
+            if ask is None and offer_stands:
+                ask = stated_percent(text) or counter_number(text)
+            return Command(goto="retrieval", update={**base, "requested_percent": ask})
+
+        if heard == "accept" and "accept_offer" in actions and action.action != "accept_offer":
+            return Command(goto="accept", update=heard_instead("accept_offer"))
         if isinstance(action, Respond):
+            if heard == "negotiate" and "negotiate" in actions:
+                log.info("the model answered an ask: priced as a negotiation")
+                return negotiate(stated_percent(text), heard_instead("negotiate"))
             if "negotiate" not in actions and asks_concession(
                 text, lexicon, offer_stands=offer_stands
             ):
@@ -194,16 +214,18 @@ def make_router(services: Services):
             problem = grounding_problem(action.quote, text, lexicon, offer_stands=offer_stands)
             if not problem and quotes_a_discount(text, lexicon):
                 problem = "the message only quotes a discount (translation, story, example)"
+            if problem and heard == "negotiate":  # a plain ask, badly quoted: quote it right
+                quote = cue_clause(text, lexicon, offer_stands=offer_stands)
+                rec = {**step.record, "policy": {"grounding": problem, "quote": quote}}
+                base = {**update, "route": "negotiate", "audit": [rec]}
+                return negotiate(grounded_ask(action.requested_percent, text), base)
             if problem:
                 log.info("ungrounded negotiate demoted to respond: %s", problem)
                 rec = {**step.record, "policy": {"grounding": problem}}
                 reply = _answer(text, None, replies, lexicon)
                 return _respond(update, reply, audit=[rec])
             ask = grounded_ask(action.requested_percent, text)
-            return Command(
-                goto="retrieval",
-                update={**update, "route": "negotiate", "requested_percent": ask},
-            )
+            return negotiate(ask, {**update, "route": "negotiate"})
         assert isinstance(action, AcceptOffer)
         problem = acceptance_problem(text, lexicon)
         if not problem:
@@ -212,15 +234,7 @@ def make_router(services: Services):
         rec = {**step.record, "policy": {"grounding": problem}}
         if "negotiate" in actions and asks_concession(text, lexicon, offer_stands=offer_stands):
             # the customer pushes for more: a counter-offer round, priced by code
-            return Command(
-                goto="retrieval",
-                update={
-                    **update,
-                    "route": "negotiate",
-                    "requested_percent": stated_percent(text),
-                    "audit": [rec],
-                },
-            )
+            return negotiate(stated_percent(text), {**update, "route": "negotiate", "audit": [rec]})
         return _respond(update, replies.confirm_accept(standing), audit=[rec])
 
     return router

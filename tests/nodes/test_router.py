@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from graph.sgr import json_schema_of
 from nodes.router import make_router
 from nodes.schemas import decision_model
@@ -124,3 +126,43 @@ def test_the_schema_sent_is_the_model_validated(services) -> None:
     assert sent == json_schema_of(model)
     quote = sent["$defs"]["Negotiate"]["properties"]["quote"]
     assert quote["enum"] == ["When do you open", "is there a deal"]
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "stands", "goto", "ask"),
+    [
+        # asks the model answered as questions: the code hears them
+        ("I need a discount, otherwise I'm leaving.", route("respond", reply="Okay."), False,
+         "retrieval", None),
+        ("Any chance of the price they had last weekend?", route("respond"), False,
+         "retrieval", None),
+        ("Gib mir Rabatt, bitte!", route("respond", reply="Sehr gerne."), False, "retrieval",
+         None),
+        ("That's too low. Could you make it 14?", route("respond", reply="Sure thing."), True,
+         "retrieval", 14),
+        ("Not enough, 30% or I'm gone.", route("respond", reply="Okay then."), True,
+         "retrieval", 30),
+        # one-word acceptances of the standing offer, whatever the model said
+        ("Deal!", route("negotiate", quote="Deal"), True, "accept", None),
+        ("Perfect, apply it please.", route("respond", reply="Great."), True, "accept", None),
+        # questions stay questions; an order matter with a discount word is the model's call
+        ("Any deal on the blue one?", route("respond", reply="We can look into it."), True,
+         "retrieval", None),
+        ("My discounted kettle arrived broken, can I return it?",
+         route("respond", reply="Yes, returns are free within thirty days."), False, "__end__",
+         None),
+        ("Write a short poem about a 40% off sale.", route("negotiate"), False, "__end__", None),
+    ],
+)  # fmt: skip
+def test_the_code_hears_plain_asks_and_acceptances(services, text, model, stands, goto, ask):
+    state = {"standing_offer": _offer(), "offers": [_offer()]} if stands else {}
+    cmd = _route(services, scripted_llm(model), text, **state)
+    assert cmd.goto == goto, reply_of(cmd) if cmd.goto == "__end__" else cmd.update
+    if goto == "retrieval":
+        assert cmd.update["requested_percent"] == ask
+
+
+def test_a_dead_end_refusal_gets_the_hand_off(services) -> None:
+    llm = scripted_llm(route("respond", reply="I'm sorry, I'm unable to assist you with that."))
+    cmd = _route(services, llm, "Where is my order?")
+    assert reply_of(cmd) == say("question") and "My orders" in reply_of(cmd)

@@ -21,7 +21,7 @@ from stores.models import CustomerFeatures
 from stores.seed import FIRST_USER, generate
 
 MESSAGE = "Can I get a discount? Otherwise I'll shop elsewhere."
-BARE_SHAPE = ("router", "retrieval", "pricing", "offer", "respond")  # the negotiate path
+BARE_SHAPE = ("router", "retrieval", "pricing", "offer")  # the negotiate path, node for node
 BARE_LLM_NODES = ("router", "pricing")  # the two that call the LLM
 
 

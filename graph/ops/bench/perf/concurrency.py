@@ -7,7 +7,7 @@ throughput ``sessions / (2 * latency)`` turns/s.
 * in-process: one asyncio task per session over ``open_negotiator`` (the runner of the CLI
   and of the HTTP service), in ``procs`` processes (sessions sharded, one checkpoint file per
   process, one shared ledger);
-* LangGraph's ceiling (the baseline): a bare async graph of the same shape (five nodes in a
+* LangGraph's ceiling (the baseline): a bare async graph of the same shape (four nodes in a
   line, the first and third sleeping ``latency`` like the two LLM calls, no other work) on the
   same kind of saver with the same durability, tasks and turns.
 """
