@@ -136,3 +136,17 @@ def test_html_from_the_customer_and_in_replies_is_shown_as_text(serve, pages) ->
     assert page.locator("img").count() == 0 and page.locator("b").count() == 0
     page.wait_for_timeout(300)
     assert pages.dialogs == []
+
+
+def test_an_expired_token_asks_for_a_reload(serve, pages) -> None:
+    server = serve()
+    page = pages.new()
+    page.goto(f"{server.url}/#token={server.token('user_100', ttl=2)}")
+    box = page.get_by_role("textbox", name="Message")
+    expect(box).to_be_enabled()
+    page.wait_for_timeout(2500)
+    box.fill("Any discount?")
+    box.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("Reload the page")
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    expect(page.locator(".msg-failed")).to_contain_text("(not sent)")

@@ -274,6 +274,17 @@
 
   var waitingNote = null;
 
+  function signedOut() {
+    // the shop's token expired: nothing more can be sent or polled until a reload
+    showNotice(errorText(401));
+    session = null;
+    if (pollTimer !== null) {
+      window.clearInterval(pollTimer);
+      pollTimer = null;
+    }
+    updateControls();
+  }
+
   function setPending(value) {
     if (value && !pending && !waitingNote) {
       waitingNote = addMessage(
@@ -286,7 +297,7 @@
     }
     pending = value;
     updateControls();
-    if (pending && pollTimer === null) {
+    if (pending && pollTimer === null && session) {
       pollTimer = window.setInterval(poll, POLL_MS);
     } else if (!pending && pollTimer !== null) {
       window.clearInterval(pollTimer);
@@ -297,7 +308,7 @@
   async function refresh() {
     var r = await getJSON("/v1/sessions/" + encodeURIComponent(session) + "/state");
     if (r.status !== 200 || !r.body) {
-      if (r.status === 401) showNotice(errorText(401));
+      if (r.status === 401) signedOut();
       return null;
     }
     syncTurns(r.body.turns);
@@ -342,10 +353,12 @@
       mine.classList.add("msg-failed");
       mine.appendChild(document.createTextNode(" (not sent)"));
       if (failed.network) showNotice("Can't reach the shop's assistant. Check your connection and try again.");
+      else if (failed.status === 401) signedOut();
       else showNotice(errorText(failed.status || 500, failed.body || failed));
     }
     busy = false;
     updateControls();
+    if (!session) return;
     try {
       await refresh();
     } catch (e) {
