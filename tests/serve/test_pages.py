@@ -266,3 +266,14 @@ def test_the_csv_fills_accepted_and_discount_to_cap_per_group(make_api) -> None:
     lines = api.client.get("/v1/report.csv", headers=api.manager()).text.splitlines()
     band = next(line for line in lines if line.startswith("by_churn_band,high,"))
     assert band.split(",")[2:4] == ["1", "1"] and band.split(",")[6] == "0.25"  # 5% of a 20% cap
+
+
+def test_a_form_with_too_many_fields_is_refused_not_an_error(make_api) -> None:
+    api = make_api(scripted_llm())
+    body = "&".join(f"f{i}=x" for i in range(20)) + f"&token={MANAGER_TOKEN}"
+    r = api.client.post(
+        "/signin",
+        content=body,
+        headers={**SAME, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 401 and "Sign in" in r.text

@@ -121,7 +121,11 @@ def _https(request: Request) -> bool:
 async def _form(request: Request) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (the pages' only forms)."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, max_num_fields=8).items()}
+    try:
+        fields = parse_qs(body, max_num_fields=8)
+    except ValueError:  # more fields than any of the forms has
+        return {}
+    return {k: v[0] for k, v in fields.items()}
 
 
 def _next_page(value: str | None) -> str:
