@@ -1,4 +1,4 @@
-"""Browser fixtures: Debian's chromium (one per test session), the real app on a loopback
+"""Browser fixtures: Debian's chromium (one per test module), the real app on a loopback
 port per test, and pages that fail the test on a script error, a CSP violation or a dialog.
 
 Without chromium (or PyPI playwright) the tests fail under ``CI`` and are skipped otherwise.
@@ -18,8 +18,11 @@ from graph.sgr import StructuredLLM
 from tests.browser.harness import LiveServer, browser_settings, chromium_unavailable, launch
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium under Playwright's sync API, per module: while it runs, Playwright's event
+    loop counts as running in this thread, and later tests calling ``asyncio.run`` (the rest
+    of the suite) would fail if it outlived the browser modules."""
     reason = chromium_unavailable()
     if reason is not None:
         if os.environ.get("CI"):
