@@ -21,6 +21,13 @@ from graph.services import Services
 from graph.settings import Settings
 from graph.sgr import StructuredLLM
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the ``browser`` fixture skips, or fails under CI, and says why
+    expect = None  # type: ignore[assignment]
+
+__all__ = ["expect"]
+
 CHROMIUM = Path(os.environ.get("SGR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",  # we run as root

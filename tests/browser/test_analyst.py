@@ -7,9 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.harness import sign_in
+from tests.browser.harness import expect, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.harness import MANAGERS, sign_in
+from tests.browser.harness import MANAGERS, expect, sign_in
 
 pytestmark = pytest.mark.browser
 

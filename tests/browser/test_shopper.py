@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.harness import SHOP_ORIGIN
+from tests.browser.harness import SHOP_ORIGIN, expect
 
 pytestmark = pytest.mark.browser
 
