@@ -158,6 +158,7 @@
     node.appendChild(convo);
 
     var formEl = el("form", "decide");
+    formEl.noValidate = true; // the percent is checked below, with a message in the card
     var label = el("label", "percent-field");
     label.appendChild(el("span", null, "Percent"));
     var input = el("input");
