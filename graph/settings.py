@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     checkpoint_durability: Durability = "sync"
 
     # the shop's words (nodes/replies.py, prompts/replies.toml)
-    shop_name: str = "our shop"
+    shop_name: str = "Our shop"  # the pages' headers
     shop_language: str = (
         "en"  # ISO 639-1: the templates' language (replies may follow the customer)
     )

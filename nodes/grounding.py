@@ -44,6 +44,7 @@ class Lexicon:
     quoting: tuple[str, ...] = ()
     asks: tuple[str, ...] = ()
     support: tuple[str, ...] = ()
+    greeting: tuple[str, ...] = ()
 
 
 DEFAULT_CUES = PROMPTS_DIR / "concession_cues.json"
@@ -68,6 +69,7 @@ def load_lexicon(path: Path) -> Lexicon:
         words("quoting"),
         words("asks"),
         words("support"),
+        words("greeting"),
     )
 
 
@@ -107,6 +109,17 @@ def asks_to_close(message: str, lexicon: Lexicon) -> bool:
     """Whether the message thanks or says goodbye (and asks for nothing more)."""
     words = normalise(message).split()
     return _has_cue(words, lexicon.closing) and not _has_cue(words, lexicon.cues)
+
+
+GREETING_WORDS = 4  # "hi there, good morning" is a hello; longer messages say something more
+
+
+def greets(message: str, lexicon: Lexicon) -> bool:
+    """Whether the message is a hello and nothing more (or has no words at all: "👍")."""
+    words = normalise(message).split()
+    if not words:
+        return True
+    return len(words) <= GREETING_WORDS and _has_cue(words, lexicon.greeting)
 
 
 def quotes_a_discount(message: str, lexicon: Lexicon) -> bool:

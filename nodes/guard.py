@@ -179,7 +179,7 @@ def guarded_message(
     ``percent``; ``None`` when it must be replaced."""
     problem = reply_problem(
         message, customer_message, allowed_percent=percent, shop_language=shop_language
-    )
+    ) or dead_end_problem(message)  # "I'm unable to help with the price" above an offer
     if problem:
         log.warning("pricing message refused by the guard (%s)", problem)
         return None

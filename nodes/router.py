@@ -30,6 +30,7 @@ from nodes.grounding import (
     asks_to_close,
     counter_number,
     cue_clause,
+    greets,
     grounded_ask,
     grounding_problem,
     heard_intent,
@@ -119,7 +120,9 @@ def _answer(text: str, reply: str | None, replies: Replies, lexicon: Lexicon) ->
     customer on (or closes politely) — never an invitation to ask for a discount."""
     if reply is not None:
         return reply
-    return replies.say("closing" if asks_to_close(text, lexicon) else "question")
+    if asks_to_close(text, lexicon):
+        return replies.say("closing")
+    return replies.say("greeting" if greets(text, lexicon) else "question")
 
 
 def make_router(services: Services):
@@ -232,9 +235,12 @@ def make_router(services: Services):
             return Command(goto="accept", update={**update, "route": "accept_offer"})
         log.info("ungrounded accept_offer demoted: %s", problem)
         rec = {**step.record, "policy": {"grounding": problem}}
-        if "negotiate" in actions and asks_concession(text, lexicon, offer_stands=offer_stands):
+        if asks_concession(text, lexicon, offer_stands=offer_stands):
+            if "negotiate" not in actions:  # pushes for more, rounds spent: the final word
+                return _respond(update, replies.final(standing), audit=[rec])
             # the customer pushes for more: a counter-offer round, priced by code
-            return negotiate(stated_percent(text), {**update, "route": "negotiate", "audit": [rec]})
+            base = {**update, "route": "negotiate", "audit": [rec]}
+            return negotiate(stated_percent(text), base)
         return _respond(update, replies.confirm_accept(standing), audit=[rec])
 
     return router

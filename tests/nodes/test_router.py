@@ -166,3 +166,17 @@ def test_a_dead_end_refusal_gets_the_hand_off(services) -> None:
     llm = scripted_llm(route("respond", reply="I'm sorry, I'm unable to assist you with that."))
     cmd = _route(services, llm, "Where is my order?")
     assert reply_of(cmd) == say("question") and "My orders" in reply_of(cmd)
+
+
+def test_a_hello_gets_a_greeting_and_rounds_spent_get_the_final_word(services) -> None:
+    llm = scripted_llm(route("respond", reply="hi"))
+    assert reply_of(_route(services, llm, "Hi there!")) == say("greeting")
+    spent = {"standing_offer": _offer(11.5), "pricing_rounds": 3, "offers": [_offer(11.5)]}
+    cmd = _route(services, scripted_llm(route("accept_offer")), "Last try, go higher.", **spent)
+    assert reply_of(cmd) == say("final_offer", percent="11.5", code="SGR-AAAAA-BBBBB")
+
+
+def test_a_dead_end_above_an_offer_is_replaced() -> None:
+    from nodes.guard import guarded_message
+
+    assert guarded_message("I'm unable to assist with the price of the item.", 1) is None

@@ -418,7 +418,7 @@
     }
     if (!state) renderOffer(null, false);
     if (!state || !state.turns.length) {
-      addMessage("agent", "Hi! Ask me anything about your cart — I can often find you a better price.", "msg-hint");
+      addMessage("agent", "Hi! Ask me anything about your cart or your order.", "msg-hint");
     }
     updateControls();
     if (window.top === window) input.focus();
