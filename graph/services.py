@@ -14,6 +14,7 @@ import httpx
 
 from graph.settings import Settings, get_settings
 from graph.sgr import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_dialect
+from graph.sgr.probe_cache import ProbeCache
 
 if TYPE_CHECKING:
     from stores.audit import AuditLog
@@ -75,6 +76,8 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
         model_name=model,
         max_tokens=s.llm_max_tokens,
         verify=s.verify_constraint,
+        probe_cache=ProbeCache(s.data_dir / "probe.json", s.probe_cache_s),
+        probe_key=ProbeCache.key(s.llm_base_url, model, dialect),
         retry=RetryPolicy(s.llm_max_retries, s.llm_retry_backoff_s, s.llm_retry_max_wait_s),
         probe_retry_s=s.probe_retry_s,
     )

@@ -181,7 +181,7 @@ def guarded_message(
         message, customer_message, allowed_percent=percent, shop_language=shop_language
     ) or dead_end_problem(message)  # "I'm unable to help with the price" above an offer
     if problem:
-        log.warning("pricing message refused by the guard (%s)", problem)
+        log.info("pricing message refused by the guard (%s)", problem)
         return None
     return normalise_customer_text(message)
 
@@ -195,6 +195,6 @@ def guarded_reply(
         reply, customer_message, shop_language=shop_language
     ) or dead_end_problem(reply)
     if problem:
-        log.warning("router reply refused by the guard (%s)", problem)
+        log.info("router reply refused by the guard (%s)", problem)
         return None
     return normalise_customer_text(reply)
