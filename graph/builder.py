@@ -1,21 +1,23 @@
 """The negotiation graph: ``builder`` (uncompiled) and ``graph`` (compiled, no checkpointer).
 
 Every node is async and returns ``Command[Literal[...]]``: its routes are in its signature,
-so the drawn graph shows every real path. ``langgraph dev`` supplies its own persistence, so
-``graph`` is compiled without one; the session runner compiles ``builder`` with an async
-SQLite or Postgres saver; tests compile it with an in-memory saver.
+so the drawn graph shows every real path. The node that decides the answer ends the turn
+with it (``nodes.messages.end_turn``): one assistant message per turn.
+
+``langgraph dev`` supplies its own persistence, so ``graph`` is compiled without one; the
+session runner compiles ``builder`` with the deployment's saver (SQLite or Postgres); tests
+compile it with an in-memory saver.
 """
 
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 
 from graph.services import Services
 from graph.state import InputState, NegotiationContext, NegotiationState
 from nodes.accept import make_accept
 from nodes.offer import make_offer
 from nodes.pricing import make_pricing
-from nodes.respond import make_respond
 from nodes.retrieval import make_retrieval
 from nodes.router import make_router
 
@@ -29,9 +31,7 @@ def make_builder(services: Services | None = None) -> StateGraph:
     b.add_node("pricing", make_pricing(services))
     b.add_node("offer", make_offer(services))
     b.add_node("accept", make_accept(services))
-    b.add_node("respond", make_respond(services))
     b.add_edge(START, "router")
-    b.add_edge("respond", END)
     return b
 
 

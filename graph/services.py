@@ -14,6 +14,7 @@ import httpx
 
 from graph.settings import Settings, get_settings
 from graph.sgr import LLMUnavailableError, RetryPolicy, StructuredLLM, detect_dialect
+from graph.sgr.probe_cache import ProbeCache
 
 if TYPE_CHECKING:
     from stores.audit import AuditLog
@@ -75,6 +76,8 @@ def build_structured_llm(s: Settings) -> StructuredLLM:
         model_name=model,
         max_tokens=s.llm_max_tokens,
         verify=s.verify_constraint,
+        probe_cache=ProbeCache(s.data_dir / "probe.json", s.probe_cache_s),
+        probe_key=ProbeCache.key(s.llm_base_url, model, dialect),
         retry=RetryPolicy(s.llm_max_retries, s.llm_retry_backoff_s, s.llm_retry_max_wait_s),
         probe_retry_s=s.probe_retry_s,
     )
@@ -92,6 +95,7 @@ class Services:
     llm_factory: Callable[[Settings], StructuredLLM] = build_structured_llm
     _llm: StructuredLLM | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _backend: Backend | None = None
 
     @classmethod
     def with_llm(cls, llm: StructuredLLM, settings: Settings | None = None) -> Services:
@@ -117,9 +121,12 @@ class Services:
         or the Postgres database of ``SGR_DATABASE_URL`` (``stores.backend``)."""
         from stores.backend import open_backend
 
-        s = self.settings
-        assert s.checkpoint_db is not None  # derived from data_dir by Settings
-        return open_backend(s.database_url, s.data_dir, s.checkpoint_db)
+        backend = self._backend
+        if backend is None or backend.closed:  # reopened after ``reset_backends``
+            s = self.settings
+            assert s.checkpoint_db is not None  # derived from data_dir by Settings
+            backend = self._backend = open_backend(s.database_url, s.data_dir, s.checkpoint_db)
+        return backend
 
     def features(self) -> FeatureStore:
         """Customer features: the hot store joined with the cold analytics."""

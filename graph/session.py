@@ -50,7 +50,6 @@ NODE_LABELS = {
     "pricing": "working out an offer",
     "offer": "preparing your offer",
     "accept": "applying your code",
-    "respond": "writing the reply",
 }
 INTERRUPT = "__interrupt__"  # the key of a paused run's interrupts in a ``values`` chunk
 
@@ -364,7 +363,6 @@ class Negotiator:
         self, payload: Any, session: str, user_id: str, before: dict[str, Any]
     ) -> AsyncIterator[NodeEvent | TurnResult]:
         n_msgs = len(before.get("messages", []))
-        mark = await asyncio.to_thread(lambda: self.services.audit_log().last_id(session))
         start = time.perf_counter()
         last: dict[str, Any] | None = None
         paused: Any = None
@@ -388,9 +386,7 @@ class Negotiator:
         else:  # the run's own final state: no second read of the checkpoints
             values = {k: v for k, v in last.items() if k != INTERRUPT}
             approval = _approval_in(paused)
-        audit = await asyncio.to_thread(
-            lambda: self.services.audit_log().session(session, after=mark)
-        )
+        audit = list(values.get("audit") or [])  # this turn's SGR calls (the state keeps them)
         yield self._result(session, user_id, values, approval, n_msgs, audit, elapsed)
 
     @staticmethod

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     structured_output: Dialect = "auto"
     verify_constraint: bool = True  # probe once per process that the server enforces schemas
     probe_retry_s: float = Field(default=60.0, ge=0)  # a failed probe is asked again after this
+    probe_cache_s: float = Field(default=600.0, ge=0)  # a passed probe is remembered this long
 
     # storage: SQLite files in data_dir, or everything in Postgres (SGR_DATABASE_URL)
     data_dir: Path = Path("./data")
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     checkpoint_durability: Durability = "sync"
 
     # the shop's words (nodes/replies.py, prompts/replies.toml)
-    shop_name: str = "our shop"
+    shop_name: str = "Our shop"  # the pages' headers
     shop_language: str = (
         "en"  # ISO 639-1: the templates' language (replies may follow the customer)
     )

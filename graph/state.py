@@ -130,7 +130,8 @@ class InputState(TypedDict):
     """What a caller sends each turn."""
 
     messages: Messages
-    """The conversation; a turn appends the customer's message, ``respond`` one reply."""
+    """The conversation; a turn appends the customer's message and one reply (by the node
+    that decides it, ``nodes.messages.end_turn``)."""
 
 
 class NegotiationState(InputState, total=False):
@@ -142,9 +143,6 @@ class NegotiationState(InputState, total=False):
     """router, session: turns started in this session."""
     route: Route | None
     """router, per turn: the action the router decided (after grounding)."""
-    reply: str | None
-    """the node that decides the turn's answer, per turn: the text ``respond`` sends (the only
-    node that appends to ``messages``)."""
     requested_percent: float | None
     """router, per turn: the percent the customer explicitly asked for."""
     features: dict[str, Any] | None

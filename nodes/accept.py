@@ -10,12 +10,13 @@ from langgraph.types import Command
 
 from graph.services import Services
 from graph.state import NegotiationState
+from nodes.messages import end_turn
 from nodes.replies import Replies, amount_text, percent_text
 from stores.ledger import OfferError
 
 log = logging.getLogger(__name__)
 
-Route = Literal["respond"]
+Route = Literal["__end__"]
 
 
 def make_accept(services: Services):
@@ -23,7 +24,8 @@ def make_accept(services: Services):
     replies = Replies.of(services.settings)  # read the templates once, off the event loop
 
     def accept_now(state: NegotiationState) -> dict[str, Any]:
-        """The ledger's side of an acceptance (blocking: run in a worker thread)."""
+        """The ledger's side of an acceptance (blocking: run in a worker thread): the reply
+        and the state update."""
         user = state.get("user_id") or ""
         ledger = services.ledger()
         offer = ledger.standing_offer(user)
@@ -66,6 +68,6 @@ def make_accept(services: Services):
 
     async def accept(state: NegotiationState) -> Command[Route]:
         update = await asyncio.to_thread(accept_now, state)
-        return Command(goto="respond", update=update)
+        return end_turn(update.pop("reply"), **update)
 
     return accept

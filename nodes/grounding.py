@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from graph.settings import Settings
 from prompts import DIR as PROMPTS_DIR
@@ -41,6 +42,9 @@ class Lexicon:
     reject: tuple[str, ...] = ()
     closing: tuple[str, ...] = ()
     quoting: tuple[str, ...] = ()
+    asks: tuple[str, ...] = ()
+    support: tuple[str, ...] = ()
+    greeting: tuple[str, ...] = ()
 
 
 DEFAULT_CUES = PROMPTS_DIR / "concession_cues.json"
@@ -63,6 +67,9 @@ def load_lexicon(path: Path) -> Lexicon:
         words("reject"),
         words("closing"),
         words("quoting"),
+        words("asks"),
+        words("support"),
+        words("greeting"),
     )
 
 
@@ -104,6 +111,17 @@ def asks_to_close(message: str, lexicon: Lexicon) -> bool:
     return _has_cue(words, lexicon.closing) and not _has_cue(words, lexicon.cues)
 
 
+GREETING_WORDS = 4  # "hi there, good morning" is a hello; longer messages say something more
+
+
+def greets(message: str, lexicon: Lexicon) -> bool:
+    """Whether the message is a hello and nothing more (or has no words at all: "👍")."""
+    words = normalise(message).split()
+    if not words:
+        return True
+    return len(words) <= GREETING_WORDS and _has_cue(words, lexicon.greeting)
+
+
 def quotes_a_discount(message: str, lexicon: Lexicon) -> bool:
     """Whether the message frames its discount words as something to translate, retell or
     repeat ("Translate to French: 'You get 50% off'"): quoting a discount is not asking."""
@@ -139,6 +157,68 @@ def acceptance_problem(message: str, lexicon: Lexicon) -> str:
     if _has_cue(words, lexicon.reject + lexicon.counter):
         return "the message asks for more or turns the offer down"
     return ""
+
+
+_COUNTER_NUMBER = re.compile(
+    r"\b(?:go(?:ing)?\s+(?:up\s+)?to|make\s+it|do|meet\s+(?:me\s+)?at|how\s+about|what\s+about"
+    r"|at\s+least|up\s+to|settle\s+(?:for|at))\s+(\d{1,2}(?:[.,]5)?)\b(?!\s*(?:€|\$|£|eur|usd|"
+    r"dollars?|euros?|pounds?|items?|days?|pieces?|am|pm))",
+    re.IGNORECASE,
+)
+
+
+def counter_number(message: str) -> float | None:
+    """A bare number the customer counters with ("Could you go to 15?", "make it 12"): read as
+    a percent only while an offer stands (the caller's job); ``None`` if there is none."""
+    found = _numbers(_COUNTER_NUMBER, message)
+    return found.pop() if len(found) == 1 else None
+
+
+Heard = Literal["negotiate", "accept", "close"]
+
+
+def heard_intent(message: str, lexicon: Lexicon, *, offer_stands: bool) -> Heard | None:
+    """What the message plainly says, whatever the model routed it to (``None``: nothing
+    plain; the model's decision stands, grounded as usual).
+
+    * a discount only quoted (a translation, a story) is nothing;
+    * ``accept``: an offer stands, the message has words of acceptance, no ask, no refusal
+      or counter, and is no question ("Deal!", "Sounds good, apply it");
+    * ``negotiate``: an unambiguous ask ("any chance of the same discount", "I want a
+      discount or I'm leaving"), or, while an offer stands, a counter ("not enough", "could
+      you go to 15?") — unless the message is also about an order (returns, tracking...);
+    * ``close``: thanks or goodbye and nothing else.
+    """
+    if quotes_a_discount(message, lexicon):
+        return None
+    words = normalise(message).split()
+    asks = _has_cue(words, lexicon.asks)
+    plain_asks = tuple(c for c in lexicon.asks if c not in lexicon.accept)  # "Deal!" accepts
+    if (
+        offer_stands
+        and not _has_cue(words, plain_asks)
+        and not message.rstrip().endswith("?")
+        and acceptance_problem(message, lexicon) == ""
+    ):
+        return "accept"
+    counters = offer_stands and (
+        _has_cue(words, lexicon.counter) or counter_number(message) is not None
+    )
+    if (asks or counters) and not _has_cue(words, lexicon.support):
+        return "negotiate"  # "my discounted jacket arrived broken" is for the model to read
+    if asks_to_close(message, lexicon):
+        return "close"
+    return None
+
+
+def cue_clause(message: str, lexicon: Lexicon, *, offer_stands: bool) -> str:
+    """The clause of the message that holds its ask (a ``negotiate`` quote of its own words)."""
+    cues = lexicon.asks + lexicon.cues + (lexicon.counter if offer_stands else ())
+    clauses = message_clauses(message)
+    for clause in clauses:
+        if _has_cue(normalise(clause).split(), cues):
+            return clause
+    return clauses[0] if clauses else message[:60]
 
 
 def grounded_ask(percent: float | None, message: str) -> float | None:

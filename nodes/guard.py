@@ -139,6 +139,20 @@ def customer_text_problem(text: str, *, allowed_percent: float | None = None) ->
     return None
 
 
+_DEAD_END = re.compile(
+    r"\b(?:unable|not able|can(?:not|['\u2019]t)|won['\u2019]t)\b[^.!?]{0,30}"
+    r"\b(?:help|assist|provide|answer|do that|support)\b",
+    re.IGNORECASE,
+)
+
+
+def dead_end_problem(text: str) -> str | None:
+    """A refusal that leaves the customer nowhere ("I'm unable to assist you with your
+    order."): the shop's hand-off says where to go instead."""
+    found = _DEAD_END.search(text)
+    return f"a refusal without a way forward: {found.group(0)!r}" if found else None
+
+
 def reply_problem(
     text: str,
     customer_message: str = "",
@@ -165,9 +179,9 @@ def guarded_message(
     ``percent``; ``None`` when it must be replaced."""
     problem = reply_problem(
         message, customer_message, allowed_percent=percent, shop_language=shop_language
-    )
+    ) or dead_end_problem(message)  # "I'm unable to help with the price" above an offer
     if problem:
-        log.warning("pricing message refused by the guard (%s)", problem)
+        log.info("pricing message refused by the guard (%s)", problem)
         return None
     return normalise_customer_text(message)
 
@@ -177,8 +191,10 @@ def guarded_reply(
 ) -> str | None:
     """The router's free-text reply, normalised, if it passes :func:`reply_problem` with no
     percent at all (the router makes no offers); ``None`` when it must be replaced."""
-    problem = reply_problem(reply, customer_message, shop_language=shop_language)
+    problem = reply_problem(
+        reply, customer_message, shop_language=shop_language
+    ) or dead_end_problem(reply)
     if problem:
-        log.warning("router reply refused by the guard (%s)", problem)
+        log.info("router reply refused by the guard (%s)", problem)
         return None
     return normalise_customer_text(reply)

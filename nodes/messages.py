@@ -1,10 +1,13 @@
-"""The customer's side of the conversation, as the nodes read it."""
+"""The conversation as the nodes read it, and the one way a node ends a turn."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Literal
 
-from langchain_core.messages import AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.graph import END
+from langgraph.types import Command
 
 from graph.validation import strip_controls
 
@@ -28,3 +31,13 @@ def cleaned_human_message(messages: Sequence[AnyMessage]) -> HumanMessage | None
             clean = strip_controls(text)
             return None if clean == text else HumanMessage(content=clean.strip(), id=m.id)
     return None
+
+
+def end_turn(reply: str, **update: Any) -> Command[Literal["__end__"]]:
+    """End the turn with ``reply``: the one assistant message a turn adds (after any message
+    in ``update``, e.g. the customer's cleaned one), with the rest of the state ``update``.
+
+    The one output convention: the node that decides the answer ends the turn with it.
+    """
+    messages = [*update.pop("messages", []), AIMessage(content=reply)]
+    return Command(goto=END, update={**update, "messages": messages})

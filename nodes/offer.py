@@ -25,6 +25,7 @@ from graph.approval import ApprovalDecision, ApprovalDecisionError, parse_decisi
 from graph.policy import floor_percent, max_unapproved_percent
 from graph.services import Services
 from graph.state import ApprovalRequest, NegotiationState, OfferData
+from nodes.messages import end_turn
 from nodes.replies import Replies, percent_text
 from stores.errors import OfferError, OfferRefusedError
 from stores.ledger import CHURN_BANDS, INVENTORY_STATUSES, OfferLedger
@@ -32,7 +33,7 @@ from stores.models import Offer
 
 log = logging.getLogger(__name__)
 
-Route = Literal["respond"]
+Route = Literal["__end__"]
 _REFUSAL_STATUS = {"accepted_stands": "accepted", "session_conflict": "invalid"}
 
 
@@ -77,15 +78,12 @@ def make_offer(services: Services):
     def refused(e: OfferRefusedError, status: str | None = None) -> Command[Route]:
         log.info("ledger issued no offer: %s (%s)", e.reason, e)
         standing = _data(e.standing)
-        update: dict[str, Any] = {
-            "reply": replies.refusal(e.reason, standing),
-            "status": status or _REFUSAL_STATUS.get(e.reason),
-        }
+        update: dict[str, Any] = {"status": status or _REFUSAL_STATUS.get(e.reason)}
         if e.reason == "session_conflict":
             update["error"] = str(e)
         else:
             update["standing_offer"] = standing
-        return Command(goto="respond", update=update)
+        return end_turn(replies.refusal(e.reason, standing), **update)
 
     def closed(ledger: OfferLedger, record: Offer, user: str) -> Command[Route]:
         """The proposal left the ledger's open statuses: say so, and what still stands."""
@@ -97,14 +95,11 @@ def make_offer(services: Services):
                 percent=percent_text(standing["discount_percent"]),
                 code=standing["code"],
             )
-        return Command(
-            goto="respond",
-            update={"reply": text, "status": record.status, "standing_offer": standing},
-        )
+        return end_turn(text, status=record.status, standing_offer=standing)
 
     async def offer(state: NegotiationState, config: RunnableConfig) -> Command[Route]:
         p = dict(state["proposal"] or {})
-        ledger = await asyncio.to_thread(services.ledger)
+        ledger = services.ledger()  # opened by retrieval's lookup, cached by the services
         session = str(config["configurable"]["thread_id"])
         user, turn = state["user_id"], state.get("turn", 0)
         needs_approval = bool(p["approval_reasons"])
@@ -117,13 +112,15 @@ def make_offer(services: Services):
             "ttl_hours": s.offer_ttl_hours,
             **priced_under(state),
         }
-        try:
-            record = await asyncio.to_thread(
-                ledger.propose,
-                **write,
-                discount_percent=p["discount_percent"],
-                status="approval_pending" if needs_approval else "proposed",
+        status = "approval_pending" if needs_approval else "proposed"
+
+        def propose() -> Offer:
+            return services.ledger().propose(
+                **write, discount_percent=p["discount_percent"], status=status
             )
+
+        try:
+            record = await asyncio.to_thread(propose)
         except OfferRefusedError as e:
             return refused(e)
 
@@ -167,14 +164,8 @@ def make_offer(services: Services):
             fallback = max_unapproved_percent(p["cart_value"], p["cap_percent"], s)
             if fallback <= 0:
                 standing = _data(await asyncio.to_thread(ledger.standing_offer, user))
-                return Command(
-                    goto="respond",
-                    update={
-                        "reply": replies.hold(standing),
-                        "status": "rejected",
-                        "standing_offer": standing,
-                        "proposal": p,
-                    },
+                return end_turn(
+                    replies.hold(standing), status="rejected", standing_offer=standing, proposal=p
                 )
             try:
                 record = await asyncio.to_thread(
@@ -193,15 +184,12 @@ def make_offer(services: Services):
         # the model's words may name the percent it priced; keep them only if that still holds
         words = p["message"] if record.discount_percent == p["discount_percent"] else ""
         terms = replies.offer_terms(data)
-        return Command(
-            goto="respond",
-            update={
-                "reply": f"{words}\n\n{terms}" if words else terms,
-                "offers": [data],
-                "standing_offer": data,
-                "status": record.status,
-                "proposal": {**p, "discount_percent": record.discount_percent, "code": record.code},
-            },
+        return end_turn(
+            f"{words}\n\n{terms}" if words else terms,
+            offers=[data],
+            standing_offer=data,
+            status=record.status,
+            proposal={**p, "discount_percent": record.discount_percent, "code": record.code},
         )
 
     return offer

@@ -35,7 +35,7 @@ from graph.sgr import json_schema_of
 from graph.state import NegotiationContext, NegotiationState, Proposal
 from nodes.guard import guarded_message
 from nodes.identity import run_identity
-from nodes.messages import last_human_text
+from nodes.messages import end_turn, last_human_text
 from nodes.replies import Replies
 from nodes.schemas import PricingDecision, bounded_pricing_model, grid_pricing_model
 from nodes.sgr_step import commit, sgr_step
@@ -44,7 +44,7 @@ from stores.models import discount_amount
 
 log = logging.getLogger(__name__)
 
-Route = Literal["offer", "respond"]
+Route = Literal["offer", "__end__"]
 
 
 def offers_text(state: NegotiationState) -> str:
@@ -96,14 +96,9 @@ def make_pricing(services: Services):
         turn = state.get("turn", 0)
 
         if rounds >= s.max_rounds:
-            return Command(
-                goto="respond", update={"reply": replies.final(standing), "status": "final"}
-            )
+            return end_turn(replies.final(standing), status="final")
         if cap_pct <= floor:
-            return Command(
-                goto="respond",
-                update={"reply": replies.hold(standing), "pricing_rounds": rounds + 1},
-            )
+            return end_turn(replies.hold(standing), pricing_rounds=rounds + 1)
 
         ask = state.get("requested_percent")
         round_no = rounds + 1
@@ -127,9 +122,7 @@ def make_pricing(services: Services):
             "standing_percent": floor,
         }
         if schedule and scheduled_offer(None, floor, high, s.min_step) <= floor:
-            return Command(
-                goto="respond", update={"pricing_rounds": round_no, "reply": replies.hold(standing)}
-            )
+            return end_turn(replies.hold(standing), pricing_rounds=round_no)
 
         model: type[PricingDecision] = (
             grid_pricing_model(low, high) if schedule else bounded_pricing_model(high, low)
@@ -150,14 +143,8 @@ def make_pricing(services: Services):
         )
         decision = step.decision
         if decision is None and not schedule:
-            return Command(
-                goto="respond",
-                update={
-                    "reply": replies.say("fallback"),
-                    "error": step.error,
-                    "status": "fallback",
-                    "audit": step.audit,
-                },
+            return end_turn(
+                replies.say("fallback"), error=step.error, status="fallback", audit=step.audit
             )
 
         model_pct = float(decision.discount_percent) if decision else None
@@ -177,7 +164,7 @@ def make_pricing(services: Services):
         rec = await commit(services, who, step, node="pricing", turn=turn, policy=policy)
         base: dict[str, Any] = {"pricing_rounds": round_no, "audit": [rec]}
         if final <= floor:
-            return Command(goto="respond", update={**base, "reply": replies.hold(standing)})
+            return end_turn(replies.hold(standing), **base)
         words = (
             guarded_message(
                 decision.customer_message,

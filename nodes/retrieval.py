@@ -18,12 +18,13 @@ from langgraph.types import Command
 from graph.policy import compute_cap
 from graph.services import Services
 from graph.state import NegotiationState, OfferData
+from nodes.messages import end_turn
 from nodes.replies import Replies
 from stores.models import CustomerFeatures, UnknownUser
 
 log = logging.getLogger(__name__)
 
-Route = Literal["pricing", "respond"]
+Route = Literal["pricing", "__end__"]
 
 
 def make_retrieval(services: Services):
@@ -52,14 +53,11 @@ def make_retrieval(services: Services):
         if "unknown" in got:
             reason = got["unknown"].reason
             log.warning("unknown customer %s: %s", user_id, reason)
-            return Command(
-                goto="respond",
-                update={
-                    "features": None,
-                    "cap": None,
-                    "error": f"unknown user {user_id}: {reason}",
-                    "reply": replies.say("unknown_customer"),
-                },
+            return end_turn(
+                replies.say("unknown_customer"),
+                features=None,
+                cap=None,
+                error=f"unknown user {user_id}: {reason}",
             )
         features: CustomerFeatures = got["features"]
         standing = got["standing"]
@@ -71,9 +69,9 @@ def make_retrieval(services: Services):
         }
         if data is not None and data["status"] == "accepted":
             reply = replies.accepted_stands(data)
-            return Command(goto="respond", update={**update, "status": "accepted", "reply": reply})
+            return end_turn(reply, **update, status="accepted")
         if got["pending"] is not None:
-            return Command(goto="respond", update={**update, "reply": replies.pending(data)})
+            return end_turn(replies.pending(data), **update)
         return Command(goto="pricing", update=update)
 
     return retrieval

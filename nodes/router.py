@@ -28,8 +28,12 @@ from nodes.grounding import (
     acceptance_problem,
     asks_concession,
     asks_to_close,
+    counter_number,
+    cue_clause,
+    greets,
     grounded_ask,
     grounding_problem,
+    heard_intent,
     lexicon_for,
     message_clauses,
     quotes_a_discount,
@@ -37,7 +41,7 @@ from nodes.grounding import (
 )
 from nodes.guard import guarded_reply
 from nodes.identity import run_identity
-from nodes.messages import cleaned_human_message, last_human_text
+from nodes.messages import cleaned_human_message, end_turn, last_human_text
 from nodes.replies import Replies
 from nodes.schemas import AcceptOffer, Negotiate, Respond, decision_model
 from nodes.sgr_step import sgr_step
@@ -45,7 +49,7 @@ from prompts import load_toml, render
 
 log = logging.getLogger(__name__)
 
-Route = Literal["retrieval", "accept", "respond"]
+Route = Literal["retrieval", "accept", "__end__"]
 ACTION_PROMPTS: dict[str, dict[str, str]] = load_toml("router_actions")
 
 
@@ -99,7 +103,6 @@ def turn_reset(state: NegotiationState) -> dict[str, Any]:
     return {
         "turn": state.get("turn", 0) + 1,
         "route": None,
-        "reply": None,
         "error": None,
         "status": None,
         "proposal": None,
@@ -109,7 +112,7 @@ def turn_reset(state: NegotiationState) -> dict[str, Any]:
 
 
 def _respond(update: dict[str, Any], reply: str, **more: Any) -> Command[Route]:
-    return Command(goto="respond", update={**update, "route": "respond", "reply": reply, **more})
+    return end_turn(reply, **{**update, "route": "respond", **more})
 
 
 def _answer(text: str, reply: str | None, replies: Replies, lexicon: Lexicon) -> str:
@@ -117,7 +120,9 @@ def _answer(text: str, reply: str | None, replies: Replies, lexicon: Lexicon) ->
     customer on (or closes politely) — never an invitation to ask for a discount."""
     if reply is not None:
         return reply
-    return replies.say("closing" if asks_to_close(text, lexicon) else "question")
+    if asks_to_close(text, lexicon):
+        return replies.say("closing")
+    return replies.say("greeting" if greets(text, lexicon) else "question")
 
 
 def make_router(services: Services):
@@ -179,7 +184,24 @@ def make_router(services: Services):
         action = step.decision.decision
         update["audit"] = step.audit
         offer_stands = bool(standing)
+        heard = heard_intent(text, lexicon, offer_stands=offer_stands)
+
+        def heard_instead(route: str) -> dict[str, Any]:
+            """The record of a decision the code took over from the model's."""
+            policy = {"heard": heard, "model_action": action.action}
+            return {**update, "route": route, "audit": [{**step.record, "policy": policy}]}
+
+        def negotiate(ask: float | None, base: dict[str, Any]) -> Command[Route]:
+            if ask is None and offer_stands:
+                ask = stated_percent(text) or counter_number(text)
+            return Command(goto="retrieval", update={**base, "requested_percent": ask})
+
+        if heard == "accept" and "accept_offer" in actions and action.action != "accept_offer":
+            return Command(goto="accept", update=heard_instead("accept_offer"))
         if isinstance(action, Respond):
+            if heard == "negotiate" and "negotiate" in actions:
+                log.info("the model answered an ask: priced as a negotiation")
+                return negotiate(stated_percent(text), heard_instead("negotiate"))
             if "negotiate" not in actions and asks_concession(
                 text, lexicon, offer_stands=offer_stands
             ):
@@ -195,33 +217,30 @@ def make_router(services: Services):
             problem = grounding_problem(action.quote, text, lexicon, offer_stands=offer_stands)
             if not problem and quotes_a_discount(text, lexicon):
                 problem = "the message only quotes a discount (translation, story, example)"
+            if problem and heard == "negotiate":  # a plain ask, badly quoted: quote it right
+                quote = cue_clause(text, lexicon, offer_stands=offer_stands)
+                rec = {**step.record, "policy": {"grounding": problem, "quote": quote}}
+                base = {**update, "route": "negotiate", "audit": [rec]}
+                return negotiate(grounded_ask(action.requested_percent, text), base)
             if problem:
                 log.info("ungrounded negotiate demoted to respond: %s", problem)
                 rec = {**step.record, "policy": {"grounding": problem}}
                 reply = _answer(text, None, replies, lexicon)
                 return _respond(update, reply, audit=[rec])
             ask = grounded_ask(action.requested_percent, text)
-            return Command(
-                goto="retrieval",
-                update={**update, "route": "negotiate", "requested_percent": ask},
-            )
+            return negotiate(ask, {**update, "route": "negotiate"})
         assert isinstance(action, AcceptOffer)
         problem = acceptance_problem(text, lexicon)
         if not problem:
             return Command(goto="accept", update={**update, "route": "accept_offer"})
         log.info("ungrounded accept_offer demoted: %s", problem)
         rec = {**step.record, "policy": {"grounding": problem}}
-        if "negotiate" in actions and asks_concession(text, lexicon, offer_stands=offer_stands):
+        if asks_concession(text, lexicon, offer_stands=offer_stands):
+            if "negotiate" not in actions:  # pushes for more, rounds spent: the final word
+                return _respond(update, replies.final(standing), audit=[rec])
             # the customer pushes for more: a counter-offer round, priced by code
-            return Command(
-                goto="retrieval",
-                update={
-                    **update,
-                    "route": "negotiate",
-                    "requested_percent": stated_percent(text),
-                    "audit": [rec],
-                },
-            )
+            base = {**update, "route": "negotiate", "audit": [rec]}
+            return negotiate(stated_percent(text), base)
         return _respond(update, replies.confirm_accept(standing), audit=[rec])
 
     return router

@@ -102,6 +102,11 @@ class Backend:
             churn_low=churn_low,
         )
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran (``reset_backends``): open a new one."""
+        return self._closed
+
     def close(self) -> None:
         """Close every store and connection of the backend (idempotent)."""
         with self._lock:

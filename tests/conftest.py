@@ -25,6 +25,7 @@ from stores.seed import generate
 from tests.pg import BACKENDS, PostgresServer, PostgresUnavailable, unavailable
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
+os.environ.setdefault("SGR_PROBE_CACHE_S", "0")  # each test probes its own fake server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

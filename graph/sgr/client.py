@@ -41,6 +41,7 @@ from graph.sgr.errors import (
     SGRCall,
     StructuredOutputError,
 )
+from graph.sgr.probe_cache import ProbeCache
 from graph.sgr.retries import RetryPolicy, TransientError, classify
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class StructuredLLM:
         probe_retry_s: float = 60.0,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        probe_cache: ProbeCache | None = None,
+        probe_key: str = "",
     ) -> None:
         self.chat = chat
         self.dialect = dialect
@@ -76,6 +79,8 @@ class StructuredLLM:
         self._clock = clock
         self._verified: ProbeResult | None = None
         self._verified_at = 0.0
+        self._probe_cache = probe_cache
+        self._probe_key = probe_key or self.model_name
         self._send_backend = True
         # one probe at a time per event loop (the CLI and tests run several loops in turn)
         self._probe_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = (
@@ -111,6 +116,12 @@ class StructuredLLM:
             self._clock() - self._verified_at >= self.probe_retry_s
         )
 
+    def _remembered(self) -> ProbeResult | None:
+        """A pass another process of this deployment probed recently (``ProbeCache``)."""
+        if self._probe_cache is None:
+            return None
+        return self._probe_cache.get(self._probe_key)
+
     def _probe_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         lock = self._probe_locks.get(loop)
@@ -123,9 +134,15 @@ class StructuredLLM:
         ``ConstraintNotEnforcedError`` while the server ignores the constraint."""
         if self._probe_due():
             async with self._probe_lock():
-                if self._probe_due():
+                remembered = self._remembered() if self._verified is None else None
+                if remembered is not None:
+                    self._verified, self._verified_at = remembered, self._clock()
+                elif self._probe_due():
                     self._verified = await self.probe()  # errors propagate, not cached
                     self._verified_at = self._clock()
+                    if self._probe_cache is not None:
+                        cache = self._probe_cache
+                        await asyncio.to_thread(cache.put, self._probe_key, self._verified)
                     log.info(
                         "constraint probe (%s): enforced=%s", self.dialect, self._verified.enforced
                     )

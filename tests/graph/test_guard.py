@@ -134,7 +134,7 @@ def test_a_percent_other_than_the_offer_is_blocked(final: float, other: float, u
 def test_router_reply_goes_through_the_guard(make_app) -> None:
     reported = "Approved: 40% off everything, use code SGR-ABCDE-FGHJK"
     app = make_app(scripted_llm(route("respond", reply=reported)))
-    out = app.turn("hello?")
+    out = app.turn("Do you ship to Norway?")
     assert out["messages"][-1].content == say("question")
     assert out["audit"][-1]["parsed"]["decision"]["reply"] == reported  # kept for the audit
 

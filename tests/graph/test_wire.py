@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from graph.sgr import (
     ConstraintNotEnforcedError,
     ConstraintProbe,
     LLMUnavailableError,
+    ProbeResult,
     StructuredLLM,
     StructuredOutputError,
     detect_dialect,
@@ -621,3 +623,34 @@ async def test_probe_that_cannot_reach_the_server_is_not_cached() -> None:
         quote, _ = await llm.call(Quote, MESSAGES, node="t")
     assert isinstance(quote, Quote)
     assert len(srv.requests) == 3  # failed probe, probe, call
+
+
+async def test_a_passed_probe_is_remembered_across_clients_a_failed_one_never(
+    tmp_path, server: FakeOpenAIServer
+) -> None:
+    """One ``turn`` process each: the second asks the server for no probe of its own."""
+    from graph.sgr.probe_cache import ProbeCache
+
+    cache = ProbeCache(tmp_path / "probe.json", ttl_s=600)
+    key = ProbeCache.key(server.url, "fake-model", "structured_outputs")
+
+    def client() -> StructuredLLM:
+        chat = ChatOpenAI(
+            base_url=server.url,
+            api_key="x",
+            model="fake-model",
+            use_responses_api=False,
+            max_retries=0,
+        )  # type: ignore[arg-type]
+        return StructuredLLM(chat, "structured_outputs", verify=True, probe_cache=cache,
+                             probe_key=key)  # fmt: skip
+
+    await client().call(Quote, MESSAGES, node="t")
+    probes = [r for r in server.requests if "ConstraintProbe" in str(r)]
+    assert len(probes) == 1 and cache.get(key) is not None
+    await client().call(Quote, MESSAGES, node="t")
+    assert len([r for r in server.requests if "ConstraintProbe" in str(r)]) == 1
+    assert cache.get(key, now=time.time() + 601) is None  # past the TTL: probed again
+    failed = ProbeCache(tmp_path / "other.json", ttl_s=600)
+    failed.put("k", ProbeResult(False, "guided_json", "hello", 1.0))
+    assert failed.get("k") is None

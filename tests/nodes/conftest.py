@@ -56,3 +56,8 @@ def features_of(services: Services, user: str) -> dict[str, Any]:
         "features": found.model_dump(mode="json"),
         "cap": compute_cap(found, services.settings).model_dump(mode="json"),
     }
+
+
+def reply_of(cmd: Any) -> str:
+    """The reply a node ended the turn with (its one assistant message)."""
+    return cmd.update["messages"][-1].content

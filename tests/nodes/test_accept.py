@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nodes.accept import make_accept
 from tests.fakes import say, scripted_llm
-from tests.nodes.conftest import run, said
+from tests.nodes.conftest import reply_of, run, said
 
 
 def _offer(svc, percent: float = 6, ttl: float = 24):
@@ -27,21 +27,21 @@ def test_the_standing_offer_is_accepted(services) -> None:
     svc = services(scripted_llm())
     offer = _offer(svc)
     cmd = _accept(svc)
-    assert cmd.goto == "respond" and cmd.update["status"] == "accepted"
-    assert offer.code in cmd.update["reply"] and "6% off is applied" in cmd.update["reply"]
+    assert cmd.goto == "__end__" and cmd.update["status"] == "accepted"
+    assert offer.code in reply_of(cmd) and "6% off is applied" in reply_of(cmd)
     assert svc.ledger().get(offer.code).status == "accepted"
 
 
 def test_nothing_to_accept(services) -> None:
     cmd = _accept(services(scripted_llm()))
-    assert cmd.update["reply"] == say("nothing_to_accept") and "status" not in cmd.update
+    assert reply_of(cmd) == say("nothing_to_accept") and "status" not in cmd.update
 
 
 def test_an_expired_offer_is_not_accepted(services) -> None:
     svc = services(scripted_llm())
     offer = _offer(svc, ttl=1e-9)
     cmd = _accept(svc, offers=[offer.model_dump(mode="json")])
-    assert cmd.update["status"] == "expired" and "no longer valid" in cmd.update["reply"]
+    assert cmd.update["status"] == "expired" and "no longer valid" in reply_of(cmd)
 
 
 def test_an_accepted_offer_is_already_applied(services) -> None:
@@ -49,4 +49,4 @@ def test_an_accepted_offer_is_already_applied(services) -> None:
     offer = _offer(svc)
     _accept(svc)
     cmd = _accept(svc)
-    assert cmd.update["reply"] == say("already_applied", percent="6", code=offer.code)
+    assert reply_of(cmd) == say("already_applied", percent="6", code=offer.code)

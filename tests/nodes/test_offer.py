@@ -11,7 +11,7 @@ from langgraph.types import Command
 from graph.state import NegotiationState
 from nodes.offer import make_offer
 from tests.fakes import scripted_llm
-from tests.nodes.conftest import config, features_of, run, said
+from tests.nodes.conftest import config, features_of, reply_of, run, said
 
 
 def _proposal(percent: float, reasons: list[str] | None = None) -> dict:
@@ -39,9 +39,9 @@ def _state(svc, percent: float, reasons: list[str] | None = None) -> dict:
 def test_the_ledger_issues_the_code_the_reply_states(services) -> None:
     svc = services(scripted_llm())
     cmd = run(make_offer(svc)(_state(svc, 8), config("o1")))
-    assert cmd.goto == "respond" and cmd.update["status"] == "proposed"
+    assert cmd.goto == "__end__" and cmd.update["status"] == "proposed"
     code = cmd.update["proposal"]["code"]
-    assert code in cmd.update["reply"] and "8% off (19.20 off your cart)" in cmd.update["reply"]
+    assert code in reply_of(cmd) and "8% off (19.20 off your cart)" in reply_of(cmd)
     row = svc.ledger().get(code)
     assert (row.session_id, row.turn, row.discount_percent) == ("o1", 1, 8)
     assert row.churn_band == "high" and row.inventory == "Normal"  # priced under
@@ -68,7 +68,7 @@ def test_a_refusal_says_what_the_customer_holds(services) -> None:
         ttl_hours=24,
     )
     cmd = run(make_offer(svc)(_state(svc, 8), config("o3")))  # not above the standing 10 %
-    assert cmd.goto == "respond" and held.code in cmd.update["reply"]
+    assert cmd.goto == "__end__" and held.code in reply_of(cmd)
     assert [o.code for o in ledger.list("user_100")] == [held.code]
 
 
@@ -76,7 +76,6 @@ def test_above_the_threshold_it_asks_a_manager_then_issues_the_decision(services
     svc = services(scripted_llm())
     graph = StateGraph(NegotiationState)
     graph.add_node("offer", make_offer(svc))
-    graph.add_node("respond", lambda state: {})
     graph.add_edge(START, "offer")
     app = graph.compile(checkpointer=InMemorySaver())
     cfg = config("o4")
@@ -88,6 +87,8 @@ def test_above_the_threshold_it_asks_a_manager_then_issues_the_decision(services
     done = asyncio.run(
         app.ainvoke(Command(resume={"decision": "approve", "percent": 17, "approver": "ann"}), cfg)
     )
-    assert done["proposal"]["discount_percent"] == 17 and "17% off" in done["reply"]
-    assert "19%" not in done["reply"]  # the model's words named the proposed percent: dropped
+    assert done["proposal"]["discount_percent"] == 17 and "17% off" in done["messages"][-1].content
+    assert (
+        "19%" not in done["messages"][-1].content
+    )  # the model's words named the proposed percent: dropped
     assert svc.ledger().get(request["code"]).decided_by == "ann"

@@ -6,7 +6,7 @@ from graph.sgr import json_schema_of
 from nodes.pricing import make_pricing
 from nodes.schemas import grid_pricing_model
 from tests.fakes import price, say, scripted_llm
-from tests.nodes.conftest import config, features_of, run, runtime, said
+from tests.nodes.conftest import config, features_of, reply_of, run, runtime, said
 
 
 def _price(services, llm, text: str = "Can I get a discount?", user: str = "user_100", **state):
@@ -45,16 +45,16 @@ def test_spent_rounds_end_with_the_final_word(services) -> None:
     llm = scripted_llm()
     standing = {"code": "SGR-AAAAA-BBBBB", "discount_percent": 11.0}
     cmd = _price(services, llm, pricing_rounds=3, standing_offer=standing)
-    assert cmd.goto == "respond" and cmd.update["status"] == "final"
-    assert cmd.update["reply"] == say("final_offer", percent="11", code="SGR-AAAAA-BBBBB")
+    assert cmd.goto == "__end__" and cmd.update["status"] == "final"
+    assert reply_of(cmd) == say("final_offer", percent="11", code="SGR-AAAAA-BBBBB")
     assert llm.chat.calls == []
 
 
 def test_no_room_above_the_standing_offer_holds_it(services) -> None:
     standing = {"code": "SGR-AAAAA-BBBBB", "discount_percent": 20.0}
     cmd = _price(services, scripted_llm(), standing_offer=standing)
-    assert cmd.goto == "respond"
-    assert "can't go beyond 20%" in cmd.update["reply"]
+    assert cmd.goto == "__end__"
+    assert "can't go beyond 20%" in reply_of(cmd)
 
 
 def test_model_strategy_falls_back_when_the_model_fails(services) -> None:
@@ -66,4 +66,4 @@ def test_model_strategy_falls_back_when_the_model_fails(services) -> None:
         **features_of(svc, "user_100"),
     }
     cmd = run(make_pricing(svc)(state, runtime(), config()))
-    assert cmd.goto == "respond" and cmd.update["status"] == "fallback"
+    assert cmd.goto == "__end__" and cmd.update["status"] == "fallback"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nodes.retrieval import make_retrieval
 from tests.fakes import say, scripted_llm
-from tests.nodes.conftest import config, run, said
+from tests.nodes.conftest import config, reply_of, run, said
 
 
 def _retrieve(services, user: str = "user_100", turn: int = 1, session: str = "s1", **kw):
@@ -24,8 +24,8 @@ def test_a_known_customer_is_priced_with_features_and_cap(services) -> None:
 
 def test_an_unknown_customer_gets_a_reply_and_an_error(services) -> None:
     _, cmd, _ = _retrieve(services, user="user_404")
-    assert cmd.goto == "respond" and "unknown user user_404" in cmd.update["error"]
-    assert cmd.update["reply"] == say("unknown_customer")
+    assert cmd.goto == "__end__" and "unknown user user_404" in cmd.update["error"]
+    assert reply_of(cmd) == say("unknown_customer")
 
 
 def test_an_accepted_code_stands_and_is_not_priced_again(services) -> None:
@@ -44,8 +44,8 @@ def test_an_accepted_code_stands_and_is_not_priced_again(services) -> None:
     cmd = run(
         make_retrieval(svc)({"messages": said("more?"), "user_id": "user_100", "turn": 1}, config())
     )
-    assert cmd.goto == "respond" and cmd.update["status"] == "accepted"
-    assert offer.code in cmd.update["reply"]
+    assert cmd.goto == "__end__" and cmd.update["status"] == "accepted"
+    assert offer.code in reply_of(cmd)
 
 
 def test_a_pending_approval_elsewhere_answers_without_pricing(services) -> None:
@@ -65,7 +65,7 @@ def test_a_pending_approval_elsewhere_answers_without_pricing(services) -> None:
             {"messages": said("hi"), "user_id": "user_100", "turn": 1}, config("s1")
         )
     )
-    assert cmd.goto == "respond" and cmd.update["reply"] == say("approval_pending")
+    assert cmd.goto == "__end__" and reply_of(cmd) == say("approval_pending")
 
 
 def test_a_pending_approval_this_thread_dropped_lapses(services) -> None:

@@ -22,7 +22,7 @@ from graph.ops.bench.adversary import (
     reply_violations,
     run_adversarial,
 )
-from graph.ops.bench.data import SHARED_SCENARIOS
+from graph.ops.bench.messages import SHARED_SCENARIOS
 from graph.settings import Settings
 from stores.ledger import OfferLedger
 from stores.models import Offer

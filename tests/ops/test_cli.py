@@ -28,7 +28,7 @@ from tests.fakes import price, route
 
 TURN_KEYS = {"session", "user_id", "turn", "route", "reply", "offer", "error", "status"}
 CODE_RE = re.compile(r"^SGR-[0-9A-Z]{5}-[0-9A-Z]{5}$")
-NODES = ("router", "retrieval", "pricing", "offer", "respond", "accept")
+NODES = ("router", "retrieval", "pricing", "offer", "accept")
 
 
 def closed_port() -> int:

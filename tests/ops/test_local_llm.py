@@ -361,3 +361,13 @@ def test_convert_script_is_a_file_the_venv_can_run() -> None:
     script = installer.CONVERT_SCRIPT
     assert script.is_file() and script.parent == Path(local_llm.__file__).parent
     compile(script.read_text(), str(script), "exec")  # torch is imported only inside main()
+
+
+def test_a_local_llm_dir_that_is_a_link_elsewhere_is_refused(tmp_path: Path) -> None:
+    """The checkout once committed ``.local-llm`` as a link to a path outside it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / ".local-llm"
+    link.symlink_to(elsewhere)
+    with pytest.raises(local_llm.LocalLLMError, match="is a link"):
+        local_llm.status(Settings(local_llm_dir=link))

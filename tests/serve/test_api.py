@@ -66,7 +66,6 @@ def test_turn_as_server_sent_events(make_api) -> None:
         "retrieval",
         "pricing",
         "offer",
-        "respond",
     ]
     final = events[-1][1]
     assert set(final) == TURN_KEYS and final["offer"]["discount_percent"] == 6

@@ -43,6 +43,13 @@ async def get_report(
     return await asyncio.to_thread(neg.services.report, moment)
 
 
+def group_discount_to_cap(group: dict[str, Any]) -> float | None:
+    """A group's discount ÷ cap: its average accepted percent over its average cap (groups
+    carry ``accepted`` and those averages, not the totals' ``discount_to_cap``)."""
+    d, c = group.get("avg_discount_percent"), group.get("avg_cap_percent")
+    return round(d / c, 4) if d is not None and c else None
+
+
 def report_csv(report: dict[str, Any]) -> str:
     """The report's groups and timeline as one CSV table (``section`` says which)."""
     out = io.StringIO()
@@ -66,10 +73,10 @@ def report_csv(report: dict[str, Any]) -> str:
                     section,
                     key,
                     g.get("offers_issued"),
-                    g.get("offers_accepted"),
+                    g.get("offers_accepted", g.get("accepted")),
                     g.get("acceptance_rate"),
                     g.get("avg_discount_percent"),
-                    g.get("discount_to_cap"),
+                    g.get("discount_to_cap", group_discount_to_cap(g)),
                     g.get("discount_given_total"),
                 ]
             )

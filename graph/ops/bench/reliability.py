@@ -32,14 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nodes.shared import FALLBACK_REPLY
-
 from graph.ops.bench.adversary import run_in_tmp
-from graph.ops.bench.data import SHARED_SCENARIOS
+from graph.ops.bench.messages import SHARED_SCENARIOS
 from graph.ops.fake_openai import FAULT_MODES  # the server this bench drives defines its modes
 from graph.services import Services
 from graph.session import open_negotiator
 from graph.settings import Settings
+from nodes.replies import Replies
 
 REPO = Path(__file__).resolve().parents[3]
 FAST_FAULTS = {
@@ -142,11 +141,12 @@ def _inject(
         return "traceback"
     if p.returncode != 3:
         return f"exit {p.returncode}"
-    if data is None or not str(data.get("reply", "")).startswith(FALLBACK_REPLY):
+    fallback = Replies.of(Settings()).say("fallback")
+    if data is None or not str(data.get("reply", "")).startswith(fallback):
         return "no single JSON object with the fallback reply"
     with open_negotiator(Services(settings=s)) as neg:
         history = neg.history(session)
-    if not history or not str(history[-1]["reply"]).startswith(FALLBACK_REPLY):
+    if not history or not str(history[-1]["reply"]).startswith(fallback):
         return "history lacks the fallback reply"
     fake.post("/_fake/clear", {})
     fake.post("/_fake/queue", {"content": ROUTE_NEGOTIATE})

@@ -7,23 +7,26 @@ expected and chosen route and any offer; then the figures: routing accuracy on l
 offers made to turns that ask for no concession (labelled ``respond``/``accept_offer``),
 replies cut at ``max_tokens``, fallback turns (the customer saw the fallback reply), turns
 priced from the schedule with template words, latency and output tokens per second. Default
-scenarios: the shared development set and our own messages (``graph/ops/bench/data``).
+scenarios: the shared development set, our own messages and two held-out sets
+(``graph/ops/bench/messages``). Every delivered reply is printed with whose words it is.
 Runs on a throw-away data dir; needs an endpoint (``discount-manager local-llm start``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from graph.ops.bench.data import OWN_MESSAGES, SHARED_SCENARIOS
+from graph.ops.bench.messages import HOLDOUT_2, HOLDOUT_MESSAGES, OWN_MESSAGES, SHARED_SCENARIOS
 from graph.services import Services
 from graph.session import TurnResult, open_negotiator
 from graph.settings import Settings, get_settings
+from stores.backend import reset_backends
 from stores.seed import generate
 
 FALLBACK_START = "Sorry, I couldn't process that"
@@ -40,23 +43,34 @@ def load_scenarios(path: Path) -> list[dict]:
 def run(s: Settings, scenarios: list[dict], user: str, *, echo: bool = True) -> list[Row]:
     """Play every scenario in its own session on freshly seeded data (no standing offer
     carries over from one scenario to the next); returns (scenario, turn index, result)."""
+    return asyncio.run(_run(s, scenarios, user, echo))
+
+
+async def _run(s: Settings, scenarios: list[dict], user: str, echo: bool) -> list[Row]:
     out = []
+    llm = None
     for sc in scenarios:
         with tempfile.TemporaryDirectory() as tmp:
             data = s.with_data_dir(tmp).model_copy(update={"verify_constraint": False})
             generate(data.data_dir, users=10, seed=42)
-            with open_negotiator(Services(settings=data)) as neg:
-                for i, text in enumerate(sc["turns"]):
-                    if not text.strip():
-                        continue  # bad input never reaches the model
-                    r = neg.run_turn(f"bench-{sc['id']}", user, text)
-                    if r.approval:
-                        r = neg.resume(f"bench-{sc['id']}", {"decision": "approve"})
-                    out.append((sc, i, r))
-                    if echo:
-                        print(_line(sc, i, r), flush=True)
-                        for cut in truncated_replies(r):
-                            print(f"    cut at max_tokens: {cut}", flush=True)
+            services = Services(settings=data) if llm is None else Services.with_llm(llm, data)
+            try:
+                async with open_negotiator(services) as neg:
+                    for i, text in enumerate(sc["turns"]):
+                        if not text.strip():
+                            continue  # bad input never reaches the model
+                        r = await neg.run_turn(f"bench-{sc['id']}", user, text)
+                        if r.approval:
+                            decision = {"decision": "approve"}
+                            r = await neg.resume(f"bench-{sc['id']}", decision)
+                        out.append((sc, i, r))
+                        if echo:
+                            print(_line(sc, i, text, r), flush=True)
+                            for cut in truncated_replies(r):
+                                print(f"    cut at max_tokens: {cut}", flush=True)
+                llm = services.llm()  # one client (and one probe) for the whole run
+            finally:
+                reset_backends()
     return out
 
 
@@ -70,13 +84,33 @@ def truncated_replies(r: TurnResult) -> list[str]:
     return out
 
 
-def _line(sc: dict, i: int, r: TurnResult) -> str:
+def _line(sc: dict, i: int, text: str, r: TurnResult) -> str:
     offer = f"offer {r.offer['discount_percent']:g}%" if new_offer(r) and r.offer else ""
     err = f"ERR {r.error[:50]}" if r.error else ""
+    how = f"[{reply_source(r)}]"
     return (
         f"{sc['id']} t{i + 1} expect={expected(sc, i):<13} got={r.route!s:<13} "
-        f"{r.latency_s:5.1f}s {offer:<11} {err}"
+        f"{r.latency_s:5.1f}s {offer:<11} {err}\n    customer: {text}\n    reply {how}: "
+        f"{(r.reply or '').replace(chr(10), ' / ')}"
     )
+
+
+def reply_source(r: TurnResult) -> str:
+    """Whose words the customer read: ``model`` (passed the guard and the sentence judge),
+    ``template`` (the model's words were refused), or ``code`` (no model words asked for)."""
+    for rec in r.audit:
+        parsed = rec.get("parsed") or {}
+        if rec.get("node") == "router" and (parsed.get("decision") or {}).get("action") == (
+            "respond"
+        ):
+            if r.route != "respond":
+                return "code"  # the code heard an ask or an acceptance instead
+            said = str(parsed["decision"].get("reply") or "")
+            return "model" if said and said.strip() in (r.reply or "") else "template"
+        if rec.get("node") == "pricing" and parsed.get("customer_message"):
+            said = str(parsed["customer_message"])
+            return "model" if said.strip() in (r.reply or "") else "template"
+    return "code"
 
 
 def expected(sc: dict, i: int) -> str:
@@ -103,9 +137,14 @@ def figures(rows: list[Row]) -> dict[str, float]:
     templated = sum(
         bool((rec.get("policy") or {}).get("template")) for _, _, r in rows for rec in r.audit
     )
+    sources = Counter(reply_source(r) for _, _, r in rows)
+    model_words = sources["model"] + sources["template"]
     return {
         "turns": len(rows),
         "judged_turns": len(judged),
+        "replies_in_model_words": sources["model"],
+        "replies_templated": sources["template"],
+        "templated_share_of_model_replies": sources["template"] / max(model_words, 1),
         "routing_accuracy": sum(r.route == expected(sc, i) for sc, i, r in judged)
         / max(len(judged), 1),
         "no_concession_turns": len(no_ask),
@@ -132,12 +171,17 @@ def confusion(rows: list[Row]) -> Counter:
 def main() -> None:
     """Run the benchmark on each scenario file and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scenarios", type=Path, nargs="+", default=[SHARED_SCENARIOS, OWN_MESSAGES])
+    p.add_argument(
+        "--scenarios",
+        type=Path,
+        nargs="+",
+        default=[SHARED_SCENARIOS, OWN_MESSAGES, HOLDOUT_MESSAGES, HOLDOUT_2],
+    )
     p.add_argument("--user", default="user_100")
     p.add_argument("--json", action="store_true", help="one JSON object per scenario file")
     args = p.parse_args()
     s = get_settings()
-    probe = Services(settings=s).llm().probe()  # once, not per scenario
+    probe = asyncio.run(Services(settings=s).llm().probe())  # once, not per scenario
     if not probe.enforced:
         raise SystemExit(f"the server does not enforce schemas: {probe.raw[:80]!r}")
     for path in args.scenarios:

@@ -77,7 +77,13 @@ class _Paths:
 
 
 def _paths(settings: Settings) -> _Paths:
-    return _Paths(Path(settings.local_llm_dir).expanduser().resolve())
+    configured = Path(settings.local_llm_dir).expanduser().absolute()
+    if configured.is_symlink():  # e.g. a link committed into a checkout
+        raise LocalLLMError(
+            f"SGR_LOCAL_LLM_DIR {configured} is a link to {configured.resolve()}, outside "
+            "the configured path: remove the link or set SGR_LOCAL_LLM_DIR to a real directory"
+        )
+    return _Paths(configured.resolve())
 
 
 def _client_host(host: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import operator
 import statistics
@@ -11,7 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from graph.policy import compute_cap
@@ -23,29 +23,26 @@ from stores.seed import FIRST_USER, generate
 MESSAGE = "Can I get a discount? Otherwise I'll shop elsewhere."
 BARE_SHAPE = ("router", "retrieval", "pricing", "offer")  # the negotiate path, node for node
 BARE_LLM_NODES = ("router", "pricing")  # the two that call the LLM
-BARE_GRAPH_ID = "bench_bare"  # its id in the bench servers' langgraph.json (bare_app.py)
 
 
 class _Bare(TypedDict):
     steps: Annotated[list[str], operator.add]
 
 
-def _bare_node(name: str, sleep: float | None) -> Callable[..., dict[str, list[str]]]:
-    def run(_state: _Bare, config: RunnableConfig) -> dict[str, list[str]]:
-        pause = sleep if sleep is not None else config["configurable"].get("latency", 0.0)
-        if pause:
-            time.sleep(pause)
+def _bare_node(name: str, sleep: float) -> Callable[..., Any]:
+    async def run(_state: _Bare) -> dict[str, list[str]]:
+        if sleep:
+            await asyncio.sleep(sleep)
         return {"steps": [name]}
 
     return run
 
 
 def bare_graph(
-    names: Sequence[str], *, sleeping: Sequence[str] = (), latency: float | None = 0.0
+    names: Sequence[str], *, sleeping: Sequence[str] = (), latency: float = 0.0
 ) -> StateGraph:
-    """The baselines' graph: ``names`` in a line, no work; ``sleeping`` nodes sleep ``latency``
-    (the fake LLM's; ``None``: the run's ``configurable["latency"]``, as the API bench sends
-    it). Input ``{"steps": [...]}``."""
+    """The baselines' graph: async ``names`` in a line doing no work; ``sleeping`` nodes
+    sleep ``latency`` (the fake LLM's). Input ``{"steps": [...]}``."""
     b = StateGraph(_Bare)
     for name in names:
         b.add_node(name, _bare_node(name, latency if name in sleeping else 0.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,7 @@ from graph.ops.bench.perf.common import bench_settings, pct, say
 from graph.services import Services, first_model
 from graph.session import open_negotiator
 from graph.sgr import LLMUnavailableError
-from stores.features import reset_feature_stores
-from stores.ledger import reset_ledgers
+from stores.backend import reset_backends
 from stores.seed import generate
 
 MESSAGES = (
@@ -37,20 +37,24 @@ def run(work: Path, endpoint: str | None) -> dict[str, Any]:
     tokens = 0
     llm_s = 0.0
     errors = 0
-    try:
-        with open_negotiator(Services(settings=settings)) as neg:
+
+    async def play() -> None:
+        nonlocal tokens, llm_s, errors
+        async with open_negotiator(Services(settings=settings)) as neg:
             for n, user in enumerate(USERS):
                 for text in MESSAGES:
                     say(f"endpoint: {user} turn {len(turns) + 1}")
-                    result = neg.run_turn(f"e-{n}", user, text)
+                    result = await neg.run_turn(f"e-{n}", user, text)
                     turns.append(result.latency_s)
                     errors += result.error is not None
                     for rec in result.audit:
                         tokens += int(rec.get("completion_tokens", 0))
                         llm_s += float(rec.get("latency_ms", 0.0)) / 1000
+
+    try:
+        asyncio.run(play())
     finally:
-        reset_feature_stores(data_dir)
-        reset_ledgers(data_dir)
+        reset_backends()
     return {
         "endpoint": endpoint,
         "model": model,

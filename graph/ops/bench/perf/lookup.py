@@ -19,19 +19,20 @@ from typing import Any
 import duckdb
 
 from graph.ops.bench.perf.common import pct, say
+from stores import sql as sql_package
 from stores.cold import copy_path, ensure_copy
 from stores.features import FeatureStore
 from stores.models import CustomerFeatures
 from stores.seed import FIRST_USER, generate
 from stores.sql import sql
 
-SQL_DIR = Path(__file__).resolve().parents[4] / "stores" / "sql"
+SQL_DIR = Path(sql_package.__file__).parent  # the seed read its SQL files on every call
 
 
 def seed_pattern_lookup(hot_db: Path, cold_db: Path, user_id: str) -> tuple[Any, Any]:
     """The seed's lookup: read the SQL, open both files, query, close — every call."""
-    (SQL_DIR / "hot.sql").read_text(encoding="utf-8")
-    (SQL_DIR / "cold.sql").read_text(encoding="utf-8")
+    (SQL_DIR / "sqlite" / "hot.sql").read_text(encoding="utf-8")
+    (SQL_DIR / "duckdb" / "cold.sql").read_text(encoding="utf-8")
     hot = sqlite3.connect(hot_db)
     cold = duckdb.connect(str(cold_db), read_only=True)
     try:

@@ -8,17 +8,16 @@ from pathlib import Path
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The bench options (shared with the CLI subcommand)."""
-    ap.add_argument("--quick", action="store_true", help="smaller stages, under a minute")
+    ap.add_argument("--quick", action="store_true", help="smaller stages, about two minutes")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests
     ap.add_argument("--json", action="store_true", help="JSON on stdout (table on stderr)")
     ap.add_argument("--out", type=Path, help="also write the JSON to this file")
     ap.add_argument("--endpoint", help="a real OpenAI-compatible endpoint (…/v1)")
-    ap.add_argument("--no-api", action="store_true", help="skip the langgraph dev stage")
-    ap.add_argument("--api-jobs", type=int, default=250, help="--n-jobs-per-worker")
+    ap.add_argument("--no-http", action="store_true", help="skip the HTTP service stage")
     ap.add_argument("--latency", type=float, help="fake LLM seconds per call")
     ap.add_argument(
         "--stages",
-        default="overhead,lookup,concurrency,tokens,endpoint",
+        default="overhead,lookup,concurrency,http,tokens,endpoint",
         help="comma-separated subset of the stages to run",
     )
     ap.add_argument("--work-dir", type=Path, help="default: a temporary directory")

@@ -9,6 +9,7 @@ otherwise an estimate of 4 characters a token (no tokenizer is installed offline
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,12 @@ from langchain_core.messages import BaseMessage, HumanMessage
 
 from graph.builder import make_builder
 from graph.ops.bench.perf.common import MESSAGE, bench_settings
-from graph.ops.bench.perf.fake_llm import FixedLatencyChat
-from graph.ops.fakes import schema_of
+from graph.ops.bench.perf.fake_llm import reply_for
+from graph.ops.fakes import fake_llm
 from graph.policy import compute_cap
 from graph.services import Services
-from graph.sgr import StructuredLLM
 from graph.state import NegotiationContext
-from stores.features import reset_feature_stores
-from stores.ledger import reset_ledgers
+from stores.backend import reset_backends
 from stores.models import CustomerFeatures
 from stores.seed import generate
 
@@ -32,17 +31,16 @@ SEED_DIR = Path(__file__).parent / "seed_prompts"
 USER = "user_100"
 
 
-class RecordingChat(FixedLatencyChat):
-    """The instant fake LLM that also keeps the messages of each schema's call."""
+class Recording:
+    """A responder (``graph.ops.fakes``) answering like the bench's fake LLM that keeps the
+    messages of each schema's call."""
 
-    seen: dict[str, list[BaseMessage]] = {}  # noqa: RUF012 (pydantic field default)
+    def __init__(self) -> None:
+        self.seen: dict[str, list[BaseMessage]] = {}
 
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> Any:
-        title = str(schema_of(kw.get("extra_body")).get("title", "?"))
-        self.seen[title] = list(messages)
-        return super()._generate(messages, stop, run_manager, **kw)
+    def __call__(self, schema: dict[str, Any], messages: list[BaseMessage]) -> Any:
+        self.seen[str(schema.get("title", "?"))] = list(messages)
+        return reply_for(schema)
 
 
 def _as_openai(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -109,24 +107,24 @@ def run(work: Path, endpoint: str | None = None, model: str | None = None) -> di
     data_dir = work / "tokens"
     generate(data_dir, users=10, seed=42)
     settings = bench_settings(data_dir)
-    chat = RecordingChat()
-    chat.seen = {}
-    services = Services.with_llm(StructuredLLM(chat, "structured_outputs"), settings)
+    chat = Recording()
+    services = Services.with_llm(fake_llm(chat), settings)
     try:
         from langgraph.checkpoint.memory import InMemorySaver
 
         app = make_builder(services).compile(checkpointer=InMemorySaver())
-        app.invoke(
-            {"messages": [HumanMessage(content=MESSAGE)]},
-            {"configurable": {"thread_id": "tokens"}},
-            context=NegotiationContext(user_id=USER),
+        asyncio.run(
+            app.ainvoke(
+                {"messages": [HumanMessage(content=MESSAGE)]},
+                {"configurable": {"thread_id": "tokens"}},
+                context=NegotiationContext(user_id=USER),
+            )
         )
         found = services.features().lookup(USER)
         assert isinstance(found, CustomerFeatures)
         cap = compute_cap(found, settings).cap_percent
     finally:
-        reset_feature_stores(data_dir)
-        reset_ledgers(data_dir)
+        reset_backends()
     now = {
         "router": _as_openai(chat.seen["RouterDecision"]),
         "pricing": _as_openai(chat.seen["PricingDecision"]),
