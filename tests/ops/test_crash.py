@@ -73,9 +73,10 @@ async def test_turn_cut_after_its_ledger_write_is_finished_by_the_next_turn(
 async def test_turn_cut_after_its_last_node_before_the_checkpoint_is_finished(
     any_settings,
 ) -> None:
-    """The scale trial's kill -9: the reply node stored its writes, the process died before
-    the step's checkpoint. ``next`` is empty then (the writes wait as the snapshot's tasks):
-    the next turn must apply them, not start from the checkpoint and drop the reply."""
+    """The scale trial's kill -9: the turn's last node (here ``offer``, which ends the turn
+    with the reply) stored its writes, the process died before the step's checkpoint. ``next``
+    is empty then (the writes wait as the snapshot's tasks): the next turn must apply them, not
+    start from the checkpoint and drop the reply."""
     from langchain_core.messages import AIMessage
 
     from graph.services import Services
@@ -105,7 +106,7 @@ async def test_turn_cut_after_its_last_node_before_the_checkpoint_is_finished(
             await neg.run_turn("cut2", "user_101", "a discount?")
         saver.aput_writes, saver.aput = put_writes, put
         snap = await neg.app.aget_state({"configurable": {"thread_id": "cut2"}})
-        assert snap.next == () and [t.name for t in snap.tasks] == ["respond"]  # the cut
+        assert snap.next == () and [t.name for t in snap.tasks] == ["offer"]  # the cut
 
     services = Services.with_llm(scripted_llm(route("respond")), any_settings)
     async with open_negotiator(services) as neg:

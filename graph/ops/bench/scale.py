@@ -42,8 +42,8 @@ and, for information, turns/s and the latency of a message (first send to answer
 included) p50/p99.
 
 ``--database-url``: a database the trial may seed and write (a throwaway one). Without it, a
-throwaway server is started as the tests do (``tests/pg.py`` of this checkout:
-``SGR_TEST_DATABASE_URL``'s server, else ``initdb`` in a temp dir) and dropped afterwards.
+throwaway server is started as the tests do (``graph.ops.postgres``: a fresh database on
+``SGR_TEST_DATABASE_URL``'s server, else ``initdb`` in a temp dir), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -538,10 +538,9 @@ async def _create_tables(database_url: str, data_dir: Path) -> None:
 
 @contextlib.contextmanager
 def throwaway_database() -> Iterator[str]:
-    """A fresh database on the test suite's throwaway server (``tests/pg.py``), dropped after."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests.pg import PostgresServer
+    """A fresh database on a throwaway server (``graph.ops.postgres``: ``SGR_TEST_DATABASE_URL``'s
+    server, else ``initdb`` in a temp dir), dropped afterwards with the server."""
+    from graph.ops.postgres import PostgresServer
 
     server = PostgresServer().start()
     try:
