@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import lru_cache
 from typing import Any
+
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,16 @@ def max_reply_chars(schema: dict[str, Any], root: dict[str, Any] | None = None) 
 def schema_token_budget(schema: dict[str, Any]) -> int:
     """``max_tokens`` that lets the longest valid reply to ``schema`` finish."""
     return math.ceil(max_reply_chars(schema) / CHARS_PER_TOKEN) + SLACK_TOKENS
+
+
+def model_budget(model: type[BaseModel], limit: int) -> int:
+    """:func:`call_budget` of a model's schema, computed once per model class."""
+    return _model_budget(model, limit)
+
+
+@lru_cache(maxsize=1024)
+def _model_budget(model: type[BaseModel], limit: int) -> int:
+    return call_budget(model.model_json_schema(), limit)
 
 
 def call_budget(schema: dict[str, Any], limit: int) -> int:

@@ -157,7 +157,7 @@ class Negotiator:
     @asynccontextmanager
     async def turn_lock(self, session: str) -> AsyncIterator[None]:
         """Hold the session's lease for the block, renewed every third of its life from a
-        thread of its own (``stores.leases.Heartbeat``: never late behind a busy event loop);
+        thread of its own (``stores.leases.LeaseKeeper``: never late behind a busy event loop);
         ``SessionBusyError`` if another turn holds it after ``SGR_SESSION_WAIT_S``."""
         s = self.services.settings
         holder = self.leases.new_holder()
@@ -172,7 +172,7 @@ class Negotiator:
                     f"(pid {busy.pid} on {busy.host}); retry when it has answered"
                 )
             await asyncio.sleep(0.05)
-        beat = self.leases.heartbeat(session, holder, s.session_lease_s)  # its own thread
+        beat = self.leases.heartbeat(session, holder, s.session_lease_s)  # the keeper thread
         try:
             yield
         finally:

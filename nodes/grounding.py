@@ -88,15 +88,24 @@ def normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
+@lru_cache(maxsize=256)
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for a list of cues over normalised text: a phrase or a cue of under 4
+    letters matches whole words; a longer single-word cue also the longer words it starts
+    ("discount" -> "discounts")."""
+    whole = [re.escape(c) for c in cues if " " in c or len(c) < 4]
+    prefix = [re.escape(c) for c in cues if " " not in c and len(c) >= 4]
+    parts = []
+    if whole:
+        parts.append(rf"(?:{'|'.join(sorted(whole, key=len, reverse=True))})(?= )")
+    if prefix:
+        parts.append(rf"(?:{'|'.join(sorted(prefix, key=len, reverse=True))})")
+    return re.compile(rf" (?:{'|'.join(parts)})") if parts else None
+
+
 def _has_cue(words: list[str], cues: tuple[str, ...]) -> bool:
-    joined = f" {' '.join(words)} "
-    for cue in cues:
-        if " " in cue or len(cue) < 4:
-            if f" {cue} " in joined:
-                return True
-        elif any(w.startswith(cue) for w in words):
-            return True
-    return False
+    pattern = _cue_pattern(cues)
+    return pattern is not None and pattern.search(f" {' '.join(words)} ") is not None
 
 
 def asks_concession(message: str, lexicon: Lexicon, *, offer_stands: bool) -> bool:

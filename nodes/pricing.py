@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from graph.budget import call_budget
+from graph.budget import model_budget
 from graph.policy import (
     approval_reasons,
     clamp_offer,
@@ -31,7 +31,6 @@ from graph.policy import (
     scheduled_offer,
 )
 from graph.services import Services
-from graph.sgr import json_schema_of
 from graph.state import NegotiationContext, NegotiationState, Proposal
 from nodes.guard import guarded_message
 from nodes.identity import run_identity
@@ -138,7 +137,7 @@ def make_pricing(services: Services):
             node="pricing",
             turn=turn,
             policy=policy,
-            max_tokens=call_budget(json_schema_of(model), s.llm_max_tokens),
+            max_tokens=model_budget(model, s.llm_max_tokens),
             defer_record=True,
         )
         decision = step.decision

@@ -17,10 +17,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite
 
-from graph.budget import call_budget
+from graph.budget import model_budget
 from graph.services import Services
 from graph.settings import Settings
-from graph.sgr import json_schema_of
 from graph.state import NegotiationContext, NegotiationState, OfferData
 from graph.validation import message_problem
 from nodes.grounding import (
@@ -170,7 +169,7 @@ def make_router(services: Services):
             router_prompt(state, actions, text),
             node="router",
             turn=turn,
-            max_tokens=call_budget(json_schema_of(model), s.llm_max_tokens),
+            max_tokens=model_budget(model, s.llm_max_tokens),
         )
         if step.decision is None:
             return _respond(
