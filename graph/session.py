@@ -255,7 +255,7 @@ class Negotiator:
         snap = snap or await self._snapshot(session)
         owner = (snap.values or {}).get("user_id")
         if owner and owner != user_id:
-            raise SessionOwnerError(f"session {session} belongs to {owner}, not {user_id}")
+            raise SessionOwnerError(f"session {session} belongs to another customer")
         if _approval_of(snap):
             raise ConflictError(
                 f"session {session} waits for a manager's approval: "

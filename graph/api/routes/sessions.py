@@ -49,8 +49,8 @@ async def reader(
 ) -> Shopper | Manager:
     """The session's owner (shopper token) or a manager may read a session."""
     if manager_call(request, s):
-        return manager(request, s)
-    who = shopper(request, s)
+        return await manager(request, s)
+    who = await shopper(request, s)
     await _owned(neg, session_id, who.user_id)
     return who
 
@@ -74,8 +74,10 @@ async def post_turn(
     s: SettingsDep,
 ) -> Any:
     """One turn. With ``Accept: text/event-stream`` the same turn as server-sent events:
-    ``accepted``, one ``node`` per node as it finishes, then ``turn`` (the final object)."""
-    await _owned(neg, session_id, who.user_id)
+    ``accepted``, one ``node`` per node as it finishes, then ``turn`` (the final object).
+    Another customer's session is refused by the runner's checks, under the session's lease
+    (403), before anything is written."""
+    check_session_id(session_id)
     limits = neg.services.rate_limits()
     if not await _within_limit(limits, session_id, s.rate_window_s, s.session_rate_limit):
         raise TooManyRequests(s.rate_window_s)
