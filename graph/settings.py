@@ -134,9 +134,16 @@ class Settings(BaseSettings):
         return self
 
     def with_data_dir(self, data_dir: Path | str) -> Settings:
-        """A copy on another data dir, its checkpoint DB derived again from it."""
+        """A copy on another (throwaway) data dir of SQLite files, its checkpoint DB derived
+        again from it: the demo, the simulator and the benches never touch the deployment's
+        database (``SGR_DATABASE_URL`` is dropped)."""
         return Settings.model_validate(
-            {**self.model_dump(), "data_dir": Path(data_dir), "checkpoint_db": None}
+            {
+                **self.model_dump(),
+                "data_dir": Path(data_dir),
+                "checkpoint_db": None,
+                "database_url": None,
+            }
         )
 
     def with_paths_absolute(self) -> Settings:

@@ -36,7 +36,11 @@ async def test_checkpoints_grow_linearly_and_stay_small(settings: Settings) -> N
     sizes: dict[int, int] = {}
     async with open_negotiator(services) as neg:
         for i in range(40):
-            text = f"Message {i}: what about a better discount today?"
+            text = (
+                f"Message {i}: what about a better discount today?"
+                if i % 2 == 0
+                else f"Message {i}: when do you open on Sunday?"
+            )
             await neg.run_turn("long", "user_101", text)
             if i + 1 in (10, 20, 40):
                 sizes[i + 1] = _db_bytes(Path(str(s.checkpoint_db)))

@@ -536,3 +536,12 @@ def test_objective_picks_defaults(objective: str, env: dict, share: float, curve
     s = Settings(objective=objective, **env)
     assert (s.open_share, s.concession_curve) == (share, curve)
     assert s.with_data_dir("/tmp/x").open_share == share  # survives a copy
+
+
+def test_a_throwaway_data_dir_never_uses_the_deployments_database(tmp_path) -> None:
+    """The demo and the simulator seed their own data: never the shop's Postgres."""
+    s = Settings(database_url="postgresql://shop@db/shop", data_dir=tmp_path / "a")
+    other = s.with_data_dir(tmp_path / "b")
+    assert (
+        other.database_url is None and other.checkpoint_db == tmp_path / "b" / "checkpoints.sqlite"
+    )

@@ -8,6 +8,7 @@ The server is installed and started if nothing answers at ``SGR_LLM_BASE_URL``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from graph.session import open_negotiator
 from graph.settings import Settings
 from graph.sgr import ConstraintNotEnforcedError
 from nodes.schemas import RouterDecision
+from stores.backend import reset_backends
 from stores.features import reset_feature_stores
 from stores.ledger import reset_ledgers
 from stores.seed import generate
@@ -98,14 +100,15 @@ def real_settings(endpoint: Settings, tmp_path: Path) -> Iterator[Settings]:
     s = endpoint.with_data_dir(tmp_path / "data")
     generate(s.data_dir, users=10, seed=42)
     yield s
+    reset_backends()
     reset_feature_stores(s.data_dir)
     reset_ledgers(s.data_dir)
 
 
-def test_auto_detection_picks_structured_outputs(endpoint: Settings) -> None:
+async def test_auto_detection_picks_structured_outputs(endpoint: Settings) -> None:
     llm = build_structured_llm(endpoint)
     assert llm.dialect == "structured_outputs"
-    assert llm.probe().enforced
+    assert (await llm.probe()).enforced
 
 
 def test_forcing_guided_json_is_caught(endpoint: Settings, capsys) -> None:
@@ -116,27 +119,29 @@ def test_forcing_guided_json_is_caught(endpoint: Settings, capsys) -> None:
     from langchain_core.messages import HumanMessage
 
     with pytest.raises(ConstraintNotEnforcedError):
-        llm.call(RouterDecision, [HumanMessage(content="Give me a discount")], node="router")
+        asyncio.run(
+            llm.call(RouterDecision, [HumanMessage(content="Give me a discount")], node="router")
+        )
 
 
-def test_sessions_keep_the_money_invariants(real_settings: Settings) -> None:
+async def test_sessions_keep_the_money_invariants(real_settings: Settings) -> None:
     played: dict[str, list] = {}
     for n, (user, turns) in enumerate(SESSIONS):
         session = f"real-{n}"
         results = []
         for text in turns:
             # a new saver per turn: every turn must be durable on its own
-            with open_negotiator(Services(settings=real_settings)) as neg:
-                r = neg.run_turn(session, user, text)
+            async with open_negotiator(Services(settings=real_settings)) as neg:
+                r = await neg.run_turn(session, user, text)
                 if r.approval:
-                    r = neg.resume(session, {"decision": "approve", "approver": "test"})
+                    r = await neg.resume(session, {"decision": "approve", "approver": "test"})
             results.append(r)
         played[session] = results
 
-    with open_negotiator(Services(settings=real_settings)) as neg:
+    async with open_negotiator(Services(settings=real_settings)) as neg:
         for session, results in played.items():
-            state = neg.state(session)
-            history = neg.history(session)
+            state = await neg.state(session)
+            history = await neg.history(session)
             assert len(history) == len(results) == 4, session
             assert all(h["reply"] for h in history), session
             previous = 0.0
@@ -160,24 +165,25 @@ def test_sessions_keep_the_money_invariants(real_settings: Settings) -> None:
     print({s: [r.route for r in rs] for s, rs in played.items()})
 
 
-def test_whitespace_truncation_falls_back_instead_of_crashing(real_settings: Settings) -> None:
+async def test_whitespace_truncation_falls_back_instead_of_crashing(
+    real_settings: Settings,
+) -> None:
     tiny = real_settings.model_copy(update={"llm_max_tokens": 12})
-    with open_negotiator(Services(settings=tiny)) as neg:
-        r = neg.run_turn("trunc", "user_100", "What are your opening hours?")
+    async with open_negotiator(Services(settings=tiny)) as neg:
+        r = await neg.run_turn("trunc", "user_100", "What are your opening hours?")
     assert r.reply and r.error and "RouterDecision" in r.error
     assert "finish_reason=length" in " ".join(r.audit[0]["errors"])
     assert os.path.exists(tiny.checkpoint_db)
 
 
-def test_demo_script_completes_and_answers_hours_without_an_offer(
+async def test_demo_script_completes_and_answers_hours_without_an_offer(
     real_settings: Settings,
 ) -> None:
-    from nodes.shared import FALLBACK_REPLY
-
     from graph.ops.cli.demo import SCRIPT, play
+    from tests.fakes import FALLBACK_REPLY
 
-    with open_negotiator(Services(settings=real_settings)) as neg:
-        results = play(neg, "user_100", "real-demo", lambda _line: None)
+    async with open_negotiator(Services(settings=real_settings)) as neg:
+        results = await play(neg, "user_100", "real-demo", lambda _line: None)
     assert results[0].offer is None and results[0].route == "respond"  # opening hours
     # a cut or invalid pricing reply is priced from the schedule: no turn ends in the fallback
     assert all(r.reply and r.reply != FALLBACK_REPLY for r in results)

@@ -28,10 +28,10 @@ import httpx
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
+from graph.checkpoints import ThreadedSaver
 from graph.ops.processes import (
     child_env,
     free_port,
@@ -226,7 +226,7 @@ def test_studio_checkpointer_creates_the_db_under_the_data_dir(
 
     async def roundtrip() -> Any:
         async with checkpointer() as saver:
-            assert isinstance(saver, AsyncSqliteSaver)
+            assert isinstance(saver, ThreadedSaver)
             saved = await saver.aput(config, empty_checkpoint(), {"source": "input"}, {})
             return await saver.aget_tuple(saved)
 
@@ -241,7 +241,7 @@ def test_two_turn_negotiation_through_langgraph_dev(fake_llm: FakeLLM, studio: S
     thread_id = client.threads.create()["thread_id"]
 
     # turn 1: a threat to leave -> a 10% offer with a code
-    fake_llm.queue(route("negotiate"), price(10))
+    fake_llm.queue(route("negotiate", quote="I want a discount"), price(10))
     out = _say(studio, thread_id, "I want a discount or I'm leaving!")
     offer = out["standing_offer"]
     reply = out["messages"][-1]
@@ -308,7 +308,7 @@ def test_approval_interrupt_resumed_through_the_api(fake_llm: FakeLLM, studio: S
     thread_id = client.threads.create()["thread_id"]
 
     # 19% is above the 15% threshold: the offer node pauses for a manager
-    fake_llm.queue(route("negotiate"), price(19))
+    fake_llm.queue(route("negotiate", quote="I want a discount"), price(19))
     out = _say(studio, thread_id, "I want a discount or I'm leaving!")
     assert [i["value"]["type"] for i in out["__interrupt__"]] == ["approval"]
 
