@@ -93,7 +93,8 @@ class LeaseKeeper:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
                 self._thread.start()
-            self._lock.notify()
+            # no wake-up: a new lease is due a third of its TTL from now, never before the
+            # keeper's next wake (waking it for every turn cost a scan of every lease)
         return beat
 
     def forget(self, beat: Heartbeat) -> None:
@@ -115,7 +116,7 @@ class LeaseKeeper:
                 wake = min(
                     (b.renewed + b.ttl_s / 3 for b in self._beats.values()), default=now + 5.0
                 )
-                self._lock.wait(max(0.01, wake - time.monotonic()))
+                self._lock.wait(max(0.01, min(wake, now + 1.0) - time.monotonic()))
 
     def _renew(self, beat: Heartbeat, now: float) -> None:
         try:
