@@ -566,3 +566,22 @@ def test_cli_stores_the_cleaned_message(cli: Cli) -> None:
     assert cli.turn("s-ansi", "\x1b[31mwhen\x1b[0m do you \u202eopen?").code == 0
     turns = cli("history", "--session", "s-ansi", "--json").json()
     assert turns[0]["customer"] == "when do you open?"
+
+
+def test_token_prints_a_shopper_jwt_the_service_accepts(cli: Cli) -> None:
+    from graph.api.auth import shopper_from_token
+    from graph.settings import Settings
+
+    secret = "cli-test-shop-secret-0123456789abcdef"
+    assert cli("token", "--user", "user_100").code == 2  # no secret: nothing to sign with
+    cli.env(shop_secret=secret)
+    r = cli("token", "--user", "user_101", "--ttl", "60")
+    assert r.code == 0 and r.err == ""
+    token = r.out.strip()
+    assert shopper_from_token(Settings(shop_secret=secret), token).user_id == "user_101"
+    import jwt
+
+    claims = jwt.decode(token, secret, algorithms=["HS256"])
+    assert 55 <= claims["exp"] - claims["iat"] <= 60
+    assert cli("token", "--user", "bad id!").code == 2
+    assert cli("token", "--user", "user_100", "--ttl", "0").code == 2
