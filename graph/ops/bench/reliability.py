@@ -20,6 +20,7 @@ module is absent prints "not available" (the crash and concurrency stages live i
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import os
@@ -47,11 +48,14 @@ FAST_FAULTS = {
     "SGR_LLM_RETRY_BACKOFF_S": "0.05",
     "SGR_LLM_RETRY_MAX_WAIT_S": "0.2",
     "SGR_VERIFY_CONSTRAINT": "false",
+    # the model's percent as scripted (the schedule would price a failed pricing call from
+    # its bound, with template words, instead of the fallback these faults are about)
+    "SGR_PRICING_STRATEGY": "model",
 }
 ROUTE_NEGOTIATE = {
     "analysis": "wants a deal",
-    "decision": {"action": "negotiate", "requested_percent": None},
-}
+    "decision": {"action": "negotiate", "quote": "any discount for me", "requested_percent": None},
+}  # the quote is a clause of the message both turns send (the schema allows no other)
 
 
 def _price(percent: float) -> dict[str, Any]:
@@ -122,6 +126,11 @@ def _one_json(stdout: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+async def _history(s: Settings, session: str) -> list[dict[str, Any]]:
+    async with open_negotiator(Services(settings=s)) as neg:
+        return await neg.history(session)
+
+
 def _inject(
     fake: _FakeProcess, env: dict[str, str], s: Settings, mode: str, stage: str, percent: float
 ) -> str:
@@ -144,14 +153,13 @@ def _inject(
     fallback = Replies.of(Settings()).say("fallback")
     if data is None or not str(data.get("reply", "")).startswith(fallback):
         return "no single JSON object with the fallback reply"
-    with open_negotiator(Services(settings=s)) as neg:
-        history = neg.history(session)
+    history = asyncio.run(_history(s, session))
     if not history or not str(history[-1]["reply"]).startswith(fallback):
         return "history lacks the fallback reply"
     fake.post("/_fake/clear", {})
     fake.post("/_fake/queue", {"content": ROUTE_NEGOTIATE})
     fake.post("/_fake/queue", {"content": _price(percent)})
-    p = _cli(env, *turn, "--message", "and now?")
+    p = _cli(env, *turn, "--message", "any discount for me?")
     data = _one_json(p.stdout)
     if p.returncode != 0 or data is None or not (data.get("offer") or {}).get("code"):
         return f"next turn failed (exit {p.returncode})"
