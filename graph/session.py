@@ -424,4 +424,7 @@ async def open_negotiator(services: Services) -> AsyncIterator[Negotiator]:
     await asyncio.to_thread(s.data_dir.mkdir, parents=True, exist_ok=True)
     async with open_checkpointer(s) as saver:
         leases = await asyncio.to_thread(services.leases)
-        yield Negotiator(services, saver, leases)
+        try:
+            yield Negotiator(services, saver, leases)
+        finally:
+            await services.aclose()

@@ -67,6 +67,7 @@ class StructuredLLM:
         clock: Callable[[], float] = time.monotonic,
         probe_cache: ProbeCache | None = None,
         probe_key: str = "",
+        http_client: Any = None,
     ) -> None:
         self.chat = chat
         self.dialect = dialect
@@ -80,12 +81,19 @@ class StructuredLLM:
         self._verified: ProbeResult | None = None
         self._verified_at = 0.0
         self._probe_cache = probe_cache
+        self._http_client = http_client  # closed by ``aclose`` (the caller made it)
         self._probe_key = probe_key or self.model_name
         self._send_backend = True
         # one probe at a time per event loop (the CLI and tests run several loops in turn)
         self._probe_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this LLM was built with (its connections), if any."""
+        client, self._http_client = self._http_client, None
+        if client is not None:
+            await client.aclose()
 
     # -- the probe ---------------------------------------------------------------------
 

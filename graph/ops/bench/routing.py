@@ -48,12 +48,12 @@ def run(s: Settings, scenarios: list[dict], user: str, *, echo: bool = True) -> 
 
 async def _run(s: Settings, scenarios: list[dict], user: str, echo: bool) -> list[Row]:
     out = []
-    llm = None
+    llm = Services(settings=s.model_copy(update={"verify_constraint": False})).llm()
     for sc in scenarios:
         with tempfile.TemporaryDirectory() as tmp:
             data = s.with_data_dir(tmp).model_copy(update={"verify_constraint": False})
             generate(data.data_dir, users=10, seed=42)
-            services = Services(settings=data) if llm is None else Services.with_llm(llm, data)
+            services = Services.with_llm(llm, data)  # one client for the whole run
             try:
                 async with open_negotiator(services) as neg:
                     for i, text in enumerate(sc["turns"]):
@@ -68,9 +68,9 @@ async def _run(s: Settings, scenarios: list[dict], user: str, echo: bool) -> lis
                             print(_line(sc, i, text, r), flush=True)
                             for cut in truncated_replies(r):
                                 print(f"    cut at max_tokens: {cut}", flush=True)
-                llm = services.llm()  # one client (and one probe) for the whole run
             finally:
                 reset_backends()
+    await llm.aclose()
     return out
 
 
