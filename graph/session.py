@@ -272,14 +272,7 @@ class Negotiator:
         self, session: str, user_id: str, message: str, progress: Progress | None = None
     ) -> TurnResult:
         """Check, then run one turn (the customer's message in, the reply out)."""
-        result: TurnResult | None = None
-        async for event in self.stream_turn(session, user_id, message):
-            if isinstance(event, TurnResult):
-                result = event
-            elif progress is not None and isinstance(event, NodeEvent):
-                progress(event.label + "…")
-        assert result is not None
-        return result
+        return await _result(self.stream_turn(session, user_id, message), progress)
 
     async def stream_turn(
         self, session: str, user_id: str, message: str
@@ -304,14 +297,7 @@ class Negotiator:
         self, session: str, decision: dict[str, Any], progress: Progress | None = None
     ) -> TurnResult:
         """Resume a session paused for approval with a manager's decision (under its lease)."""
-        result: TurnResult | None = None
-        async for event in self.stream_resume(session, decision):
-            if isinstance(event, TurnResult):
-                result = event
-            elif progress is not None and isinstance(event, NodeEvent):
-                progress(event.label + "…")
-        assert result is not None
-        return result
+        return await _result(self.stream_resume(session, decision), progress)
 
     async def stream_resume(
         self, session: str, decision: dict[str, Any]
@@ -415,6 +401,20 @@ class Negotiator:
             audit=audit,
             latency_s=elapsed,
         )
+
+
+async def _result(
+    events: AsyncIterator[Accepted | NodeEvent | TurnResult], progress: Progress | None
+) -> TurnResult:
+    """The ``TurnResult`` of a turn's events, each finished node told to ``progress``."""
+    result: TurnResult | None = None
+    async for event in events:
+        if isinstance(event, TurnResult):
+            result = event
+        elif progress is not None and isinstance(event, NodeEvent):
+            progress(event.label + "…")
+    assert result is not None
+    return result
 
 
 @asynccontextmanager

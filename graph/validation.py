@@ -9,6 +9,7 @@ reads. A NUL character is refused outright (it truncates text in C tools and log
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 USER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
@@ -70,3 +71,15 @@ def check_user_id(user_id: str) -> str:
     if not USER_ID_RE.fullmatch(user_id or ""):
         raise InputError(f"malformed user id {user_id!r}")
     return user_id
+
+
+def parse_since(text: str | None, name: str = "since") -> datetime | None:
+    """A report's lower bound: an ISO date or time (UTC without an offset), ``None`` when
+    empty, or ``InputError`` naming the parameter ``name``."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as e:
+        raise InputError(f"{name} {text[:40]!r} is not an ISO date or time") from e
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

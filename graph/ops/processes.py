@@ -40,6 +40,20 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    """Until ``GET {url}/healthz`` answers 200; ``RuntimeError`` with the log's tail if the
+    process exits or ``timeout_s`` passes first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}): {log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after {timeout_s:g}s: {log.read_text()[-3000:]}")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group (started in its own session), then SIGKILL whatever is
     left (a grandchild may outlive the leader); closes its stdout pipe."""

@@ -585,3 +585,9 @@ def test_token_prints_a_shopper_jwt_the_service_accepts(cli: Cli) -> None:
     assert 55 <= claims["exp"] - claims["iat"] <= 60
     assert cli("token", "--user", "bad id!").code == 2
     assert cli("token", "--user", "user_100", "--ttl", "0").code == 2
+
+
+def test_report_since_not_a_date_is_exit_2(cli: Cli) -> None:
+    r = cli("report", "--since", "last week")
+    assert r.code == 2
+    assert "--since 'last week' is not an ISO date or time" in r.single_error()

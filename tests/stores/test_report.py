@@ -16,10 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from graph.ops.cli.analyst import parse_since
-from graph.ops.cli.errors import CLIError
 from graph.ops.cli.parser import build_parser
 from graph.settings import Settings
+from graph.validation import InputError, parse_since
 from nodes.offer import priced_under
 from stores.audit import AuditLog
 from stores.db import open_postgres
@@ -256,7 +255,7 @@ def test_report_cli_json_has_the_issue_keys(settings: Settings, capsys) -> None:
 def test_since_must_be_an_iso_date() -> None:
     assert parse_since("2026-11-19") == datetime(2026, 11, 19, tzinfo=UTC)
     assert parse_since("2026-11-19T10:00:00+02:00").utcoffset() == timedelta(hours=2)
-    with pytest.raises(CLIError):
+    with pytest.raises(InputError, match="last week"):
         parse_since("last week")
 
 

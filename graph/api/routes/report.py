@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -13,22 +12,11 @@ from fastapi.responses import Response
 
 from graph.api.deps import ManagerDep, NegotiatorDep
 from graph.api.models import ErrorOut
-from graph.validation import InputError
+from graph.validation import parse_since
 
 router = APIRouter(prefix="/v1", tags=["report"])
 
 SINCE = Query(default=None, description="ISO date or time (UTC without an offset)")
-
-
-def parse_since(text: str | None) -> datetime | None:
-    """``?since=``: an ISO date or time; without an offset it is UTC."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as e:
-        raise InputError(f"since={text[:40]!r} is not an ISO date or time") from e
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.get(

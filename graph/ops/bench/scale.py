@@ -73,7 +73,7 @@ import httpx
 
 from graph.api.auth import shopper_token
 from graph.ops.bench.reliability_checks import aledger_figures
-from graph.ops.processes import child_env, fake_llm, free_port, stop
+from graph.ops.processes import child_env, fake_llm, free_port, stop, wait_healthy
 from graph.services import Services
 from graph.session import open_negotiator
 from graph.settings import Settings
@@ -146,19 +146,6 @@ def start_worker(
             start_new_session=True,
         )
     return proc, port, logfile
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], logfile: Path, timeout_s: float) -> None:
-    """Until ``GET /healthz`` answers 200; ``RuntimeError`` with the log's tail otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited ({proc.returncode}): {logfile.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"worker not healthy after {timeout_s:g}s: {logfile.read_text()[-3000:]}")
 
 
 def worker_env(database_url: str, llm_url: str, lease_s: float) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -142,17 +141,6 @@ def cmd_simulate(args: argparse.Namespace, s: Settings) -> int:
 # -- report -----------------------------------------------------------------------------
 
 
-def parse_since(text: str | None) -> datetime | None:
-    """``--since``: an ISO date or time; without an offset it is UTC."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as e:
-        raise CLIError(f"--since {text!r} is not an ISO date or time", EXIT_INPUT) from e
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -206,8 +194,9 @@ def print_report(r: dict[str, Any]) -> None:
 
 def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     from graph.services import Services
+    from graph.validation import parse_since
 
-    report = Services(settings=s).report(since=parse_since(args.since))
+    report = Services(settings=s).report(since=parse_since(args.since, "--since"))
     if args.json:
         dump(report)
     else:

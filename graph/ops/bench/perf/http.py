@@ -25,7 +25,7 @@ import httpx
 from graph.api.auth import shopper_token
 from graph.ops.bench.perf.common import MESSAGE, bench_settings, say
 from graph.ops.bench.perf.concurrency import Sample, summarise
-from graph.ops.processes import child_env, free_port, stop
+from graph.ops.processes import child_env, free_port, stop, wait_healthy
 from stores.seed import generate
 
 SECRET = "bench-shop-secret-0123456789abcdef0123"
@@ -61,22 +61,10 @@ def service(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(proc, url, log)
+        wait_healthy(url, proc, log, START_TIMEOUT_S)
         yield url
     finally:
         stop(proc)
-
-
-def _wait_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve exited with {proc.returncode}: {log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"serve not up after {START_TIMEOUT_S:g}s: {log.read_text()[-3000:]}")
 
 
 async def _drive(url: str, users: list[str], turns: int) -> list[Sample]:
