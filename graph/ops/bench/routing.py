@@ -26,6 +26,7 @@ from graph.ops.bench.messages import HOLDOUT_2, HOLDOUT_MESSAGES, OWN_MESSAGES, 
 from graph.services import Services
 from graph.session import TurnResult, open_negotiator
 from graph.settings import Settings, get_settings
+from graph.sgr import ProbeResult
 from stores.backend import reset_backends
 from stores.seed import generate
 
@@ -168,6 +169,15 @@ def confusion(rows: list[Row]) -> Counter:
     return Counter((expected(sc, i), str(r.route)) for sc, i, r in rows if expected(sc, i) != "-")
 
 
+async def _probe(s: Settings) -> ProbeResult:
+    """Whether the endpoint enforces schemas (its client closed afterwards)."""
+    llm = Services(settings=s).llm()
+    try:
+        return await llm.probe()
+    finally:
+        await llm.aclose()
+
+
 def main() -> None:
     """Run the benchmark on each scenario file and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,7 +191,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per scenario file")
     args = p.parse_args()
     s = get_settings()
-    probe = asyncio.run(Services(settings=s).llm().probe())  # once, not per scenario
+    probe = asyncio.run(_probe(s))  # once, not per scenario
     if not probe.enforced:
         raise SystemExit(f"the server does not enforce schemas: {probe.raw[:80]!r}")
     for path in args.scenarios:
