@@ -38,7 +38,13 @@ from graph.checkpoints import open_checkpointer
 from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
-from graph.validation import InputError, check_message, check_session_id, check_user_id
+from graph.validation import (
+    InputError,
+    check_idempotency_key,
+    check_message,
+    check_session_id,
+    check_user_id,
+)
 from stores.leases import Heartbeat, SessionLeases
 from stores.models import UnknownUser
 
@@ -86,11 +92,13 @@ class TurnResult:
     approval: dict[str, Any] | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
     latency_s: float = 0.0
+    replayed: bool = False  # the recorded answer to a message sent again with its key
 
     def as_json(self) -> dict[str, Any]:
         """The ``turn --json`` object."""
         data = asdict(self)
         data.pop("audit")
+        data.pop("replayed")
         data["latency_s"] = round(self.latency_s, 3)
         return data
 
@@ -269,29 +277,81 @@ class Negotiator:
     # -- runs ------------------------------------------------------------------------------
 
     async def run_turn(
-        self, session: str, user_id: str, message: str, progress: Progress | None = None
+        self,
+        session: str,
+        user_id: str,
+        message: str,
+        progress: Progress | None = None,
+        key: str | None = None,
     ) -> TurnResult:
         """Check, then run one turn (the customer's message in, the reply out)."""
-        return await _result(self.stream_turn(session, user_id, message), progress)
+        return await _result(self.stream_turn(session, user_id, message, key), progress)
 
     async def stream_turn(
-        self, session: str, user_id: str, message: str
+        self, session: str, user_id: str, message: str, key: str | None = None
     ) -> AsyncIterator[Accepted | NodeEvent | TurnResult]:
         """The turn as it runs: ``Accepted`` once its checks passed, a ``NodeEvent`` per
         finished node, then the ``TurnResult``.
 
-        Under the session's lease; an unfinished turn is finished first.
+        Under the session's lease; an unfinished turn is finished first. ``key``: the
+        client's idempotency key; a message sent again with its key gets the answer its turn
+        recorded (``replayed``), not a second turn.
         """
         check_session_id(session)
+        if key is not None:
+            check_idempotency_key(key)
         async with self.turn_lock(session):
             snap = await self._snapshot(session)
             if await self._finish(snap, session, user_id):
                 snap = await self._snapshot(session)
+            done = None if key is None else await self._replay(snap, session, user_id, message, key)
+            if done is not None:
+                yield Accepted(session, user_id)
+                yield done
+                return
             text = await self.check_turn(session, user_id, message, snap)
             yield Accepted(session, user_id)
-            payload = {"messages": [HumanMessage(content=text)]}
+            payload = {"messages": [HumanMessage(content=text, id=idempotent_message_id(key))]}
             async for event in self._run(payload, session, user_id, dict(snap.values or {})):
                 yield event
+
+    async def _replay(
+        self, snap: StateSnapshot, session: str, user_id: str, message: str, key: str
+    ) -> TurnResult | None:
+        """The recorded answer to the message stored under ``key``, or ``None`` when no turn
+        of the session holds it (run it). The owner is checked first; the key sent with
+        another message is refused."""
+        values = dict(snap.values or {})
+        owner = values.get("user_id")
+        if owner and owner != user_id:
+            raise SessionOwnerError(f"session {session} belongs to another customer")
+        messages = values.get("messages", [])
+        humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+        found = [i for i in humans if messages[i].id == idempotent_message_id(key)]
+        if not found:
+            return None
+        text = check_message(message, self.services.settings.max_message_chars)
+        if messages[found[0]].content != text:
+            raise InputError(f"idempotency key {key} was sent with another message")
+        start = found[0]
+        later = [i for i in humans if i > start]
+        window = messages[start : later[0] if later else len(messages)]
+        if later:  # an earlier turn (a retry overtaken by the next message): as recorded
+            end, approval = await self._turn_end(session, humans.index(start) + 1), None
+        else:
+            end, approval = values, _approval_of(snap)
+        audit = list(end.get("audit") or [])
+        result = self._result(session, user_id, {**end, "messages": window}, approval, 0, audit, 0)
+        result.replayed = True
+        return result
+
+    async def _turn_end(self, session: str, turn: int) -> dict[str, Any]:
+        """The state values of ``turn``'s last checkpoint."""
+        async for tup in self.app.checkpointer.alist(self._config(session)):  # type: ignore[union-attr]
+            values = tup.checkpoint.get("channel_values") or {}
+            if int(values.get("turn", 0) or 0) == turn:
+                return dict(values)
+        return {"turn": turn}
 
     async def resume(
         self, session: str, decision: dict[str, Any], progress: Progress | None = None
@@ -401,6 +461,11 @@ class Negotiator:
             audit=audit,
             latency_s=elapsed,
         )
+
+
+def idempotent_message_id(key: str | None) -> str | None:
+    """The id of the customer's message sent with idempotency ``key`` (``None``: a new id)."""
+    return None if key is None else f"idem:{key}"
 
 
 async def _result(

@@ -66,6 +66,17 @@ def check_session_id(session: str) -> str:
     return session
 
 
+def check_idempotency_key(key: str) -> str:
+    """A client's idempotency key: 1-128 letters, digits and ``_.:-`` (a UUID fits), or
+    ``InputError``."""
+    if not SESSION_ID_RE.fullmatch(key or ""):
+        raise InputError(
+            f"malformed idempotency key {key[:40]!r}: "
+            "use 1-128 letters, digits, '_', '.', ':' or '-'"
+        )
+    return key
+
+
 def check_user_id(user_id: str) -> str:
     """A customer id of letters, digits and ``_.@-`` (at most 128), or ``InputError``."""
     if not USER_ID_RE.fullmatch(user_id or ""):

@@ -37,6 +37,7 @@ def test_two_workers_one_killed_lose_no_turn_and_issue_no_code_twice(
     assert f["turns_completed"] == f["turns_requested"], samples
     assert f["lost"] == 0 and f["lost_acknowledged"] == 0 and f["unanswered"] == 0, samples
     assert f["unfinished_turns"] == 0  # the turns the kill cut were finished by the next ones
+    assert f["redelivered"] == 0, samples  # retries carry their Idempotency-Key
     assert f["histories_read"] == 12
     assert f["fallback_replies"] == 0 and f["server_errors"] == 0, samples
     # money: one code per (session, turn), the codes answered are the ledger's, its rules hold

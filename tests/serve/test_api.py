@@ -249,3 +249,24 @@ def test_errors_carry_the_cli_meanings(make_api) -> None:
     fallback = api.turn("e3", "hi")
     assert fallback.status_code == 503
     assert fallback.json()["status"] == "fallback" and fallback.json()["reply"] == FALLBACK_REPLY
+
+
+def test_a_retry_with_its_idempotency_key_is_answered_once(make_api) -> None:
+    api = make_api(scripted_llm(route("negotiate"), price(8)))
+    key = {**api.shopper(), "Idempotency-Key": "5f0c7e2a-1b2c-4d5e-8f90-0a1b2c3d4e5f"}
+    first = api.client.post("/v1/sessions/idem1/turns", json={"message": "deal?"}, headers=key)
+    again = api.client.post("/v1/sessions/idem1/turns", json={"message": "deal?"}, headers=key)
+    assert first.status_code == again.status_code == 200, again.text
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["offer"]["code"] == first.json()["offer"]["code"]
+    history = api.client.get("/v1/sessions/idem1", headers=api.shopper()).json()
+    assert len(history) == 1
+    other = api.client.post("/v1/sessions/idem1/turns", json={"message": "more?"}, headers=key)
+    assert other.status_code == 400 and "another message" in other.json()["error"]
+    bad = {**api.shopper(), "Idempotency-Key": "not a key"}
+    r = api.client.post("/v1/sessions/idem1/turns", json={"message": "deal?"}, headers=bad)
+    assert r.status_code == 400 and "idempotency key" in r.json()["error"]
+    long = {**api.shopper(), "Idempotency-Key": "k" * 129}
+    r = api.client.post("/v1/sessions/idem1/turns", json={"message": "deal?"}, headers=long)
+    assert r.status_code == 400 and "error" in r.json()

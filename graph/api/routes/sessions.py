@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from graph.api.auth import Manager, Shopper
@@ -72,16 +72,22 @@ async def post_turn(
     neg: NegotiatorDep,
     who: ShopperDep,
     s: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
 ) -> Any:
     """One turn. With ``Accept: text/event-stream`` the same turn as server-sent events:
     ``accepted``, one ``node`` per node as it finishes, then ``turn`` (the final object).
     Another customer's session is refused by the runner's checks, under the session's lease
-    (403), before anything is written."""
+    (403), before anything is written.
+
+    ``Idempotency-Key`` (optional, 1-128 of ``A-Za-z0-9_.:-``, e.g. a UUID per message): the
+    same message sent again with its key is answered with its turn as recorded (JSON: with
+    the header ``Idempotent-Replayed: true``) and runs nothing; the key with another
+    message is 400."""
     check_session_id(session_id)
     limits = neg.services.rate_limits()
     if not await _within_limit(limits, session_id, s.rate_window_s, s.session_rate_limit):
         raise TooManyRequests(s.rate_window_s)
-    events = neg.stream_turn(session_id, who.user_id, body.message)
+    events = neg.stream_turn(session_id, who.user_id, body.message, idempotency_key)
     try:
         first = await anext(events)  # the checks and the lease: errors are plain HTTP errors
     except BaseException:
@@ -105,7 +111,11 @@ async def post_turn(
         if isinstance(item, TurnResult):
             result = item
     assert result is not None
-    return JSONResponse(result.as_json(), status_code=503 if result.status == "fallback" else 200)
+    return JSONResponse(
+        result.as_json(),
+        status_code=503 if result.status == "fallback" else 200,
+        headers={"Idempotent-Replayed": "true"} if result.replayed else None,
+    )
 
 
 async def _within_limit(limits: Any, session_id: str, window_s: float, limit: int) -> bool:

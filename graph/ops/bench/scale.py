@@ -31,9 +31,9 @@ Figures (JSON): ``turns_requested`` (messages sent), ``turns_completed`` (answer
 200, or 503 with the fallback reply), and ``lost`` = ``lost_acknowledged`` + ``unanswered``:
 *acknowledged* messages (answered) missing from their session's history or without a reply
 there, plus messages never answered. Also: ``unfinished_turns`` (history turns without a
-reply), ``redelivered`` (a message in its history twice: the API has no idempotency key, so
-the retry of an attempt that was recorded before its worker died is a turn of its own; the
-cut one is finished, with its code, by the next turn), ``histories_read``,
+reply), ``redelivered`` (a message in its history twice: every message carries an
+``Idempotency-Key``, so the retry of an attempt recorded before its worker died is answered
+with that turn, finished with its code, instead of becoming a turn of its own), ``histories_read``,
 ``duplicate_codes`` (rows sharing a code or a (session, turn, slot), plus redeemable codes
 beyond one per customer), ``code_mismatches`` (an answer or history turn naming a code the
 ledger holds for another session or turn), the ledger's
@@ -188,6 +188,7 @@ class Message:
     latency_s: float | None = None
     attempts: int = 0
     error: str | None = None
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # its Idempotency-Key
 
 
 @dataclass
@@ -243,7 +244,7 @@ class Traffic:
                     r = await self.http.post(
                         f"{w.url}/v1/sessions/{m.session}/turns",
                         json={"message": m.text},
-                        headers=self.auth(m.user),
+                        headers={**self.auth(m.user), "Idempotency-Key": m.key},
                     )
                 except httpx.TransportError as e:
                     w.down_until = time.monotonic() + 1.0
