@@ -149,3 +149,35 @@ def test_an_expired_token_asks_for_a_reload(serve, pages) -> None:
     expect(page.get_by_role("alert")).to_contain_text("Reload the page")
     expect(page.get_by_role("button", name="Send")).to_be_disabled()
     expect(page.locator(".msg-failed")).to_contain_text("(not sent)")
+
+
+def test_a_dropped_connection_is_retried_with_its_key_and_answered_once(serve, pages) -> None:
+    """The shop ran the turn but the answer never reached the browser: the widget sends the
+    message again with the same Idempotency-Key and shows the recorded answer, once."""
+    server = serve(pricing_strategy="schedule")
+    page = pages.new()
+    open_widget(page, server)
+    keys: list[str] = []
+
+    def drop_the_first_answer(route) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            route.fetch()  # the server runs the whole turn...
+            route.abort("connectionreset")  # ...and the answer is lost on the way back
+        else:
+            route.continue_()
+
+    page.route("**/v1/sessions/*/turns", drop_the_first_answer)
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Can I get a discount?")
+    box.press("Enter")
+    card = page.get_by_test_id("offer-card")
+    expect(card).to_contain_text("8% off")
+    expect(page.locator(".msg-agent", has_text="Your offer")).to_have_count(1)
+    expect(page.locator(".msg-customer")).to_have_count(1)
+    expect(page.locator(".msg-failed")).to_have_count(0)
+    assert len(keys) == 2 and keys[0] == keys[1] and re.fullmatch(r"[0-9a-f-]{32,36}", keys[0])
+    offers = server.services.ledger().list("user_100")
+    assert len(offers) == 1 and offers[0].turn == 1  # one turn ran, one code
+    page.reload()
+    expect(page.locator(".msg-customer")).to_have_count(1)

@@ -157,10 +157,14 @@
   /* One turn over server-sent events (a POST with a header: fetch + ReadableStream, not
    * EventSource). Calls onEvent(name, data) per frame; resolves to {status, body} for a reply
    * that is not a stream (an error before the turn started). */
-  async function postTurn(message, onEvent) {
+  async function postTurn(message, key, onEvent) {
     var res = await fetch(ROOT + "/v1/sessions/" + encodeURIComponent(session) + "/turns", {
       method: "POST",
-      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+      headers: headers({
+        "Content-Type": "application/json",
+        Accept: "text/event-stream",
+        "Idempotency-Key": key,
+      }),
       body: JSON.stringify({ message: message }),
     });
     var type = res.headers.get("content-type") || "";
@@ -325,6 +329,19 @@
     }
   }
 
+  var RETRIES = [1000, 3000]; // ms before the second and third attempt of a message
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { window.setTimeout(resolve, ms); });
+  }
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
   async function say(text) {
     if (busy || pending || !text) return;
     busy = true;
@@ -334,16 +351,27 @@
     setProgress("Sending…");
     var turn = null;
     var failed = null;
-    try {
-      var r = await postTurn(text, function (name, data) {
-        if (name === "node") setProgress(data.label + "…");
-        else if (name === "accepted") setProgress("Reading your message…");
-        else if (name === "turn") turn = data;
-        else if (name === "error") failed = data;
-      });
-      if (!turn && !failed) failed = { status: r.status, error: r.body && r.body.error, body: r.body };
-    } catch (e) {
-      failed = { network: true };
+    // One key per message: when the connection drops, the message is sent again with it and
+    // the shop answers with the turn it already ran (never a second one).
+    var key = newKey();
+    for (var attempt = 0; attempt <= RETRIES.length; attempt++) {
+      turn = failed = null;
+      try {
+        var r = await postTurn(text, key, function (name, data) {
+          if (name === "node") setProgress(data.label + "…");
+          else if (name === "accepted") setProgress("Reading your message…");
+          else if (name === "turn") turn = data;
+          else if (name === "error") failed = data;
+        });
+        if (!turn && !failed) failed = { status: r.status, error: r.body && r.body.error, body: r.body };
+      } catch (e) {
+        failed = { network: true };
+      }
+      // a 409 after a dropped attempt: that attempt still runs; its answer comes next time
+      var again = turn === null && failed && (failed.network || (failed.status === 409 && attempt > 0));
+      if (!again || attempt === RETRIES.length) break;
+      setProgress("Connection lost, trying again…");
+      await sleep(RETRIES[attempt]);
     }
     setProgress("");
     if (turn) {
