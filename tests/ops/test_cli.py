@@ -11,6 +11,8 @@ import os
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -591,3 +593,23 @@ def test_report_since_not_a_date_is_exit_2(cli: Cli) -> None:
     r = cli("report", "--since", "last week")
     assert r.code == 2
     assert "--since 'last week' is not an ISO date or time" in r.single_error()
+
+
+def test_serve_cleans_up_on_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it caught after its graceful shutdown: under
+    ``sigterm_as_exit`` that is ``SystemExit(143)``, so ``serve`` still stops the local model
+    it started (without it the process ended at once, skipping every ``finally``)."""
+    script = (
+        "import signal\n"
+        "from graph.ops.cli.serve import sigterm_as_exit\n"
+        "try:\n"
+        "    with sigterm_as_exit():\n"
+        "        signal.raise_signal(signal.SIGTERM)\n"
+        "finally:\n"
+        "    print('cleaned up', flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 143, done.stderr
+    assert done.stdout.strip() == "cleaned up"

@@ -10,9 +10,13 @@ seeded, and development secrets are generated and printed with ready-to-open pag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from graph.ops.cli.errors import EXIT_INPUT, CLIError
 from graph.settings import Settings
@@ -64,6 +68,22 @@ def _dev_secrets(s: Settings) -> tuple[Settings, list[str]]:
     return s.model_copy(update=update), notes
 
 
+@contextlib.contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (what a process manager sends) raises ``SystemExit(143)`` here instead of
+    ending the process at once, so that cleanup runs: uvicorn shuts down gracefully, then
+    re-raises the signal it caught, which would otherwise skip every ``finally``."""
+
+    def leave(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_serve(args: argparse.Namespace, s: Settings) -> int:
     import uvicorn
 
@@ -93,15 +113,16 @@ def cmd_serve(args: argparse.Namespace, s: Settings) -> int:
             f"API docs: {base}/docs  ({args.workers} worker(s), backend "
             f"{'postgres' if s.database_url else 'sqlite'})"
         )
-        uvicorn.run(
-            "graph.api.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="warning",
-            proxy_headers=False,
-        )
+        with sigterm_as_exit():  # the local model is stopped on SIGTERM too
+            uvicorn.run(
+                "graph.api.app:create_app",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                log_level="warning",
+                proxy_headers=False,
+            )
     finally:
         if started:
             local_llm.stop(s)
