@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,67 @@ class ThreadedSaver(BaseCheckpointSaver):
         return await asyncio.to_thread(
             self.saver.get_delta_channel_history, config=config, channels=channels
         )
+
+
+class FencedSaver(BaseCheckpointSaver):
+    """Another saver whose writes first pass ``fence(config)``, which raises to refuse them:
+    a turn whose session lease may have passed to another worker stores nothing more (the
+    other worker finishes the turn; two writers would fork the session's checkpoints)."""
+
+    def __init__(self, saver: BaseCheckpointSaver, fence: Callable[[RunnableConfig], None]) -> None:
+        super().__init__(serde=saver.serde)
+        self.saver = saver
+        self.fence = fence
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.saver.get_tuple(config)
+
+    def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
+        return self.saver.list(config, **kwargs)
+
+    def put(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
+        self.fence(config)
+        return self.saver.put(config, *args, **kwargs)
+
+    def put_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
+        self.fence(config)
+        self.saver.put_writes(config, *args, **kwargs)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.saver.delete_thread(thread_id)
+
+    def get_next_version(self, current: Any, channel: Any) -> Any:
+        return self.saver.get_next_version(current, channel)
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return self.saver.get_delta_channel_history(config=config, channels=channels)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self.saver.aget_tuple(config)
+
+    async def alist(
+        self, config: RunnableConfig | None, **kwargs: Any
+    ) -> AsyncIterator[CheckpointTuple]:
+        async for tup in self.saver.alist(config, **kwargs):
+            yield tup
+
+    async def aput(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
+        self.fence(config)
+        return await self.saver.aput(config, *args, **kwargs)
+
+    async def aput_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
+        self.fence(config)
+        await self.saver.aput_writes(config, *args, **kwargs)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self.saver.adelete_thread(thread_id)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await self.saver.aget_delta_channel_history(config=config, channels=channels)
 
 
 def _open_sqlite_saver(path: Path) -> tuple[sqlite3.Connection, BaseCheckpointSaver]:

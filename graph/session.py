@@ -28,13 +28,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
 from graph.approval import ApprovalDecisionError, parse_decision
 from graph.builder import make_builder
-from graph.checkpoints import open_checkpointer
+from graph.checkpoints import FencedSaver, open_checkpointer
 from graph.progress import Progress
 from graph.services import Services
 from graph.state import NegotiationContext
@@ -62,6 +63,10 @@ INTERRUPT = "__interrupt__"  # the key of a paused run's interrupts in a ``value
 
 class SessionBusyError(InputError):
     """Another turn of the same session is running (in this or another process)."""
+
+
+class LeaseLostError(SessionBusyError):
+    """The running turn's lease may have passed to another turn: it stores nothing more."""
 
 
 class SessionOwnerError(InputError):
@@ -158,7 +163,23 @@ class Negotiator:
     ) -> None:
         self.services = services
         self.leases = leases
-        self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=checkpointer)
+        self._held: dict[str, Heartbeat] = {}  # the leases of the turns this runner runs
+        fenced = FencedSaver(checkpointer, self._fence)
+        self.app: CompiledStateGraph = make_builder(services).compile(checkpointer=fenced)
+
+    def holding(self, session: str) -> Heartbeat | None:
+        """The lease of the turn of ``session`` this runner is running, if any."""
+        return self._held.get(session)
+
+    def _fence(self, config: RunnableConfig) -> None:
+        """Refuse a checkpoint write of a turn whose lease may be another's now (lost on
+        renewal, or not renewed within its TTL: this process was frozen or cut off)."""
+        beat = self._held.get(str(config.get("configurable", {}).get("thread_id", "")))
+        if beat is not None and not beat.held():
+            raise LeaseLostError(
+                f"session {beat.session_id}: this turn's lease lapsed; another turn may run "
+                "it now (retry with the same Idempotency-Key)"
+            )
 
     # -- one turn per session ------------------------------------------------------------
 
@@ -181,9 +202,12 @@ class Negotiator:
                 )
             await asyncio.sleep(0.05)
         beat = self.leases.heartbeat(session, holder, s.session_lease_s)  # the keeper thread
+        self._held[session] = beat
         try:
             yield
         finally:
+            if self._held.get(session) is beat:
+                del self._held[session]
             await asyncio.to_thread(self._end_lease, beat)
 
     def _end_lease(self, beat: Heartbeat) -> None:

@@ -69,6 +69,12 @@ class Heartbeat:
         self.lost: LeaseHolder | None = None
         self.renewed = time.monotonic()
 
+    def held(self, now: float | None = None) -> bool:
+        """Whether the lease is surely still this holder's: not lost to another turn, and
+        renewed within its TTL (a process frozen longer may have lost it without knowing)."""
+        now = time.monotonic() if now is None else now
+        return self.lost is None and now - self.renewed < self.ttl_s
+
     def stop(self) -> None:
         """No renewal after this returns (one in flight is waited for)."""
         self.keeper.forget(self)

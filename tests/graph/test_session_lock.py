@@ -195,3 +195,44 @@ async def test_the_lease_outlives_a_blocked_event_loop(settings: Settings) -> No
             other = neg.leases.new_holder()
             assert neg.leases.acquire("busy-loop", other, 0.6) is not None  # still held
         assert neg.leases.holder("busy-loop") is None  # released at the end of the block
+
+
+@pytest.mark.parametrize("how", ["lapsed", "lost"])
+def test_a_turn_whose_lease_lapsed_stores_nothing_more(any_settings: Settings, how: str) -> None:
+    """A worker frozen past its lease (or whose renewal found another holder) must not write
+    on: another worker may be finishing the same turn. The next turn finishes it, once."""
+    from graph.session import LeaseLostError
+    from stores.leases import LeaseHolder
+    from tests.fakes import price, route, scripted_llm
+
+    box: dict[str, Any] = {}
+
+    def freeze(schema: dict[str, Any], messages: list[Any]) -> Any:
+        beat = box["neg"].holding("s-fenced")
+        assert beat is not None and beat.held()
+        if how == "lapsed":
+            beat.renewed -= 10 * beat.ttl_s  # as if this process had been frozen
+        else:
+            beat.lost = LeaseHolder("other", "elsewhere", 1, time.time() + 30)
+        return price(12)
+
+    # the cut turn's pricing is asked again when the next turn finishes it first
+    llm = scripted_llm(route("negotiate"), freeze, price(12), route("respond", reply="Sure."))
+    services = Services.with_llm(llm, any_settings)
+
+    async def run() -> tuple[list[dict[str, Any]], Any]:
+        async with open_negotiator(services) as neg:
+            box["neg"] = neg
+            with pytest.raises(LeaseLostError, match="lease lapsed"):
+                await neg.run_turn("s-fenced", "user_100", "Any discount?")
+            assert neg.holding("s-fenced") is None  # released
+            # nothing after the router was stored: no offer, the turn still unfinished
+            assert services.ledger().list("user_100") == []
+            assert (await neg.app.aget_state({"configurable": {"thread_id": "s-fenced"}})).next
+            await neg.run_turn("s-fenced", "user_100", "And now?")
+            return await neg.history("s-fenced"), services.ledger().list("user_100")
+
+    history, offers = asyncio.run(run())
+    assert [h["customer"] for h in history] == ["Any discount?", "And now?"]
+    assert all(h["reply"] for h in history)
+    assert len(offers) == 1 and offers[0].turn == 1  # the cut turn's offer, issued once
