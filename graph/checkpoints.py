@@ -35,22 +35,13 @@ async def open_checkpointer(s: Settings) -> AsyncIterator[BaseCheckpointSaver]:
             yield saver
 
 
-class ThreadedSaver(BaseCheckpointSaver):
-    """A sync saver's calls made async by one worker-thread hop each.
-
-    ``AsyncSqliteSaver`` goes through ``aiosqlite``, which hands every statement, cursor and
-    commit to its connection thread: ~47 hand-offs per negotiate turn, most of a turn's
-    non-LLM time on this 2-core machine (measured: a bare 3-node graph 6.0 -> 3.0 ms, our
-    graph 16 -> 12 ms p50). This runs each whole ``SqliteSaver`` method (the library's own
-    SQL and serialisation, thread-safe behind its lock) in one hop. Only the public
-    ``BaseCheckpointSaver`` contract is used.
-    """
+class DelegatingSaver(BaseCheckpointSaver):
+    """Every call passed on to another saver (what the two below change, they override)."""
 
     def __init__(self, saver: BaseCheckpointSaver) -> None:
         super().__init__(serde=saver.serde)
         self.saver = saver
 
-    # sync API: straight through
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.saver.get_tuple(config)
 
@@ -74,7 +65,41 @@ class ThreadedSaver(BaseCheckpointSaver):
     ) -> Mapping[str, DeltaChannelHistory]:
         return self.saver.get_delta_channel_history(config=config, channels=channels)
 
-    # async API: one hop per call
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self.saver.aget_tuple(config)
+
+    async def alist(
+        self, config: RunnableConfig | None, **kwargs: Any
+    ) -> AsyncIterator[CheckpointTuple]:
+        async for tup in self.saver.alist(config, **kwargs):
+            yield tup
+
+    async def aput(self, *args: Any, **kwargs: Any) -> RunnableConfig:
+        return await self.saver.aput(*args, **kwargs)
+
+    async def aput_writes(self, *args: Any, **kwargs: Any) -> None:
+        await self.saver.aput_writes(*args, **kwargs)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self.saver.adelete_thread(thread_id)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await self.saver.aget_delta_channel_history(config=config, channels=channels)
+
+
+class ThreadedSaver(DelegatingSaver):
+    """A sync saver's calls made async by one worker-thread hop each.
+
+    ``AsyncSqliteSaver`` goes through ``aiosqlite``, which hands every statement, cursor and
+    commit to its connection thread: ~47 hand-offs per negotiate turn, most of a turn's
+    non-LLM time on this 2-core machine (measured: a bare 3-node graph 6.0 -> 3.0 ms, our
+    graph 16 -> 12 ms p50). This runs each whole ``SqliteSaver`` method (the library's own
+    SQL and serialisation, thread-safe behind its lock) in one hop. Only the public
+    ``BaseCheckpointSaver`` contract is used.
+    """
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await asyncio.to_thread(self.saver.get_tuple, config)
 
@@ -101,21 +126,14 @@ class ThreadedSaver(BaseCheckpointSaver):
         )
 
 
-class FencedSaver(BaseCheckpointSaver):
+class FencedSaver(DelegatingSaver):
     """Another saver whose writes first pass ``fence(config)``, which raises to refuse them:
     a turn whose session lease may have passed to another worker stores nothing more (the
     other worker finishes the turn; two writers would fork the session's checkpoints)."""
 
     def __init__(self, saver: BaseCheckpointSaver, fence: Callable[[RunnableConfig], None]) -> None:
-        super().__init__(serde=saver.serde)
-        self.saver = saver
+        super().__init__(saver)
         self.fence = fence
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.saver.get_tuple(config)
-
-    def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
-        return self.saver.list(config, **kwargs)
 
     def put(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
         self.fence(config)
@@ -125,26 +143,6 @@ class FencedSaver(BaseCheckpointSaver):
         self.fence(config)
         self.saver.put_writes(config, *args, **kwargs)
 
-    def delete_thread(self, thread_id: str) -> None:
-        self.saver.delete_thread(thread_id)
-
-    def get_next_version(self, current: Any, channel: Any) -> Any:
-        return self.saver.get_next_version(current, channel)
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        return self.saver.get_delta_channel_history(config=config, channels=channels)
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self.saver.aget_tuple(config)
-
-    async def alist(
-        self, config: RunnableConfig | None, **kwargs: Any
-    ) -> AsyncIterator[CheckpointTuple]:
-        async for tup in self.saver.alist(config, **kwargs):
-            yield tup
-
     async def aput(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
         self.fence(config)
         return await self.saver.aput(config, *args, **kwargs)
@@ -152,14 +150,6 @@ class FencedSaver(BaseCheckpointSaver):
     async def aput_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
         self.fence(config)
         await self.saver.aput_writes(config, *args, **kwargs)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self.saver.adelete_thread(thread_id)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        return await self.saver.aget_delta_channel_history(config=config, channels=channels)
 
 
 def _open_sqlite_saver(path: Path) -> tuple[sqlite3.Connection, BaseCheckpointSaver]:
