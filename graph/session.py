@@ -245,15 +245,7 @@ class Negotiator:
         Each turn: the customer's text, the reply, and the route, status and offer as the
         turn's last checkpoint recorded them.
         """
-        config = self._config(session)
-        ends: dict[int, dict[str, Any]] = {}
-        # Raw checkpoints, newest first: their per-turn fields are stored whole, and reading
-        # them does not rebuild the (delta-stored) messages of every step.
-        async for tup in self.app.checkpointer.alist(config):  # type: ignore[union-attr]
-            values = tup.checkpoint.get("channel_values") or {}
-            turn = int(values.get("turn", 0) or 0)
-            if turn and turn not in ends:
-                ends[turn] = values
+        ends = await self._turn_ends(session)
         turns: list[dict[str, Any]] = []
         for m in (await self.state(session)).get("messages", []):
             if isinstance(m, HumanMessage):
@@ -275,6 +267,18 @@ class Negotiator:
                 turns[-1]["reply"] = m.content
         return turns
 
+    async def _turn_ends(self, session: str) -> dict[int, dict[str, Any]]:
+        """Each turn's state values as its last checkpoint stored them, by turn number."""
+        ends: dict[int, dict[str, Any]] = {}
+        # Raw checkpoints, newest first: their per-turn fields are stored whole, and reading
+        # them does not rebuild the (delta-stored) messages of every step.
+        async for tup in self.app.checkpointer.alist(self._config(session)):  # type: ignore[union-attr]
+            values = tup.checkpoint.get("channel_values") or {}
+            turn = int(values.get("turn", 0) or 0)
+            if turn and turn not in ends:
+                ends[turn] = values
+        return ends
+
     # -- checks ----------------------------------------------------------------------------
 
     async def check_turn(
@@ -285,9 +289,7 @@ class Negotiator:
         check_user_id(user_id)
         text = check_message(message, self.services.settings.max_message_chars)
         snap = snap or await self._snapshot(session)
-        owner = (snap.values or {}).get("user_id")
-        if owner and owner != user_id:
-            raise SessionOwnerError(f"session {session} belongs to another customer")
+        check_owner((snap.values or {}).get("user_id"), session, user_id)
         if _approval_of(snap):
             raise ConflictError(
                 f"session {session} waits for a manager's approval: "
@@ -346,9 +348,7 @@ class Negotiator:
         of the session holds it (run it). The owner is checked first; the key sent with
         another message is refused."""
         values = dict(snap.values or {})
-        owner = values.get("user_id")
-        if owner and owner != user_id:
-            raise SessionOwnerError(f"session {session} belongs to another customer")
+        check_owner(values.get("user_id"), session, user_id)
         messages = values.get("messages", [])
         humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
         found = [i for i in humans if messages[i].id == idempotent_message_id(key)]
@@ -361,21 +361,14 @@ class Negotiator:
         later = [i for i in humans if i > start]
         window = messages[start : later[0] if later else len(messages)]
         if later:  # an earlier turn (a retry overtaken by the next message): as recorded
-            end, approval = await self._turn_end(session, humans.index(start) + 1), None
+            n = humans.index(start) + 1
+            end, approval = dict((await self._turn_ends(session)).get(n) or {"turn": n}), None
         else:
             end, approval = values, _approval_of(snap)
         audit = list(end.get("audit") or [])
         result = self._result(session, user_id, {**end, "messages": window}, approval, 0, audit, 0)
         result.replayed = True
         return result
-
-    async def _turn_end(self, session: str, turn: int) -> dict[str, Any]:
-        """The state values of ``turn``'s last checkpoint."""
-        async for tup in self.app.checkpointer.alist(self._config(session)):  # type: ignore[union-attr]
-            values = tup.checkpoint.get("channel_values") or {}
-            if int(values.get("turn", 0) or 0) == turn:
-                return dict(values)
-        return {"turn": turn}
 
     async def resume(
         self, session: str, decision: dict[str, Any], progress: Progress | None = None
@@ -485,6 +478,13 @@ class Negotiator:
             audit=audit,
             latency_s=elapsed,
         )
+
+
+def check_owner(owner: str | None, session: str, user_id: str) -> None:
+    """``SessionOwnerError`` if ``session`` belongs to a customer other than ``user_id``
+    (the owner is never named)."""
+    if owner and owner != user_id:
+        raise SessionOwnerError(f"session {session} belongs to another customer")
 
 
 def idempotent_message_id(key: str | None) -> str | None:

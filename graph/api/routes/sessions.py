@@ -15,9 +15,9 @@ from graph.api.sse import detached, frame
 from graph.session import (
     Accepted,
     Negotiator,
-    SessionOwnerError,
     TurnResult,
     UnknownSessionError,
+    check_owner,
 )
 from graph.validation import check_session_id
 
@@ -39,8 +39,7 @@ async def _owned(neg: Negotiator, session_id: str, user_id: str) -> str | None:
     """The session's owner; ``SessionOwnerError`` if it is someone else."""
     check_session_id(session_id)
     owner = await neg.owner(session_id)
-    if owner and owner != user_id:
-        raise SessionOwnerError(f"session {session_id} belongs to another customer")
+    check_owner(owner, session_id, user_id)
     return owner
 
 

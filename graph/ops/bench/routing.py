@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from graph.ops.bench.messages import HOLDOUT_2, HOLDOUT_MESSAGES, OWN_MESSAGES, SHARED_SCENARIOS
-from graph.services import Services
+from graph.services import Services, build_structured_llm
 from graph.session import TurnResult, open_negotiator
 from graph.settings import Settings, get_settings
 from graph.sgr import ProbeResult
@@ -49,7 +49,7 @@ def run(s: Settings, scenarios: list[dict], user: str, *, echo: bool = True) -> 
 
 async def _run(s: Settings, scenarios: list[dict], user: str, echo: bool) -> list[Row]:
     out = []
-    llm = Services(settings=s.model_copy(update={"verify_constraint": False})).llm()
+    llm = build_structured_llm(s.model_copy(update={"verify_constraint": False}))
     for sc in scenarios:
         with tempfile.TemporaryDirectory() as tmp:
             data = s.with_data_dir(tmp).model_copy(update={"verify_constraint": False})
@@ -171,7 +171,7 @@ def confusion(rows: list[Row]) -> Counter:
 
 async def _probe(s: Settings) -> ProbeResult:
     """Whether the endpoint enforces schemas (its client closed afterwards)."""
-    llm = Services(settings=s).llm()
+    llm = build_structured_llm(s)
     try:
         return await llm.probe()
     finally:
